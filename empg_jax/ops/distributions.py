@@ -51,9 +51,24 @@ def log_softmax(logits: Array, axis: int = -1) -> tuple[Array, Array]:
 
 
 def _entropy_rows(z_NxV: Array) -> Array:
-    log_p, p = log_softmax(z_NxV, axis=-1)
-    # Clamp: rounding can leave log_p a hair above 0 for a one-hot row.
-    return jnp.maximum(-jnp.sum(p * log_p, axis=-1), 0.0)
+    """H = log S + sum_i e_i (-s_i) / S with s = z - max z, e = exp(s), S = sum_i e_i.
+
+    Both terms are non-negative, so nothing cancels for near one-hot rows. The expression is kept
+    to one chain of elementwise maps and two row reductions because XLA then fuses it without any
+    [N, V] temporary; each guard below is chosen to keep that fusion (a `where` on S breaks it).
+    """
+    z = jnp.asarray(z_NxV, jnp.float32)
+    z_max = jax.lax.stop_gradient(jnp.max(z, axis=-1, keepdims=True))
+    z_max = jnp.where(jnp.isfinite(z_max), z_max, 0.0)
+    s = z - z_max
+    e = jnp.exp(s)
+    # exp underflows to exactly 0 below -104, so clamping s at -200 changes no value, and it keeps
+    # 0 * -inf (masked logits) out of both the value and the gradient.
+    weighted = jnp.sum(e * -jnp.maximum(s, -200.0), axis=-1)
+    # S >= 1 for any row with a finite logit, so the 1e-15 is exact there; it makes a row with no
+    # finite logit give log(1e-15) + 0 < 0, clamped to 0, with a finite (zero) gradient.
+    total = jnp.sum(e, axis=-1) + 1e-15
+    return jnp.maximum(jnp.log(total) + weighted / total, 0.0)
 
 
 def _chunked_entropy_rows(z_NxV: Array, chunk_size: int) -> Array:
@@ -98,7 +113,11 @@ def entropy_from_logits(
     Returns:
       float32 entropies with the logits' shape minus `axis`.
     """
-    z = _as_f32_last(logits, axis)
+    chex.assert_type(logits, float)
+    if jnp.ndim(logits) == 0:
+        raise ValueError("logits must have at least one axis (the categories); got a scalar")
+    # No up-front float32 copy: each chunk is cast on its own, so bf16 inputs stay bf16 in memory.
+    z = jnp.moveaxis(logits, axis, -1)
     row_shape = z.shape[:-1]
     if chunk_size is None:
         return _apply_row_mask(_entropy_rows(z), where)

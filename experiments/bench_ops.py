@@ -1,0 +1,112 @@
+"""Benchmark of `ops.entropy_from_logits`: naive vs unchunked vs chunked, time and memory.
+
+Default shape: N = 4096 rows over the Qwen2.5 vocabulary V = 151,936, in float32 and bfloat16.
+Time is the median of `--repeats` calls after a warm-up call (compile excluded). Memory is read
+from the compiled executable's memory analysis: `temp` is XLA's scratch for intermediates (what
+chunking bounds: O(chunk_size x V) instead of O(N x V)); `peak` adds the arguments (the N x V
+logits themselves, which every implementation receives) and the outputs.
+
+    python -m experiments.bench_ops                       # full size (about a minute on 2 cores)
+    python -m experiments.bench_ops --rows 512 --vocab 32768 --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import jax
+import jax.numpy as jnp
+
+from empg_jax import ops
+
+
+def naive_entropy(logits):
+    """What one writes without thinking about memory: softmax times log-softmax, summed."""
+    z = logits.astype(jnp.float32)
+    return -jnp.sum(jax.nn.softmax(z, axis=-1) * jax.nn.log_softmax(z, axis=-1), axis=-1)
+
+
+def _measure(fn, x, repeats: int) -> dict:
+    compiled = jax.jit(fn).lower(x).compile()
+    memory = compiled.memory_analysis()
+    compiled(x).block_until_ready()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        compiled(x).block_until_ready()
+        times.append(time.perf_counter() - start)
+    peak = memory.argument_size_in_bytes + memory.output_size_in_bytes + memory.temp_size_in_bytes
+    return {
+        "time_s": statistics.median(times),
+        "temp_bytes": memory.temp_size_in_bytes,
+        "peak_bytes": peak,
+        "out": compiled(x),
+    }
+
+
+def run(rows: int, vocab: int, chunk_sizes: list[int], repeats: int, seed: int) -> list[dict]:
+    results = []
+    key = jax.random.key(seed)
+    for dtype in (jnp.float32, jnp.bfloat16):
+        x = (jax.random.normal(key, (rows, vocab), jnp.float32) * 3.0).astype(dtype)
+        candidates = [("naive (softmax*log_softmax)", naive_entropy), ("ops, unchunked", None)]
+        candidates += [(f"ops, chunk_size={c}", c) for c in chunk_sizes]
+        reference = None
+        for name, impl in candidates:
+            if callable(impl):
+                fn = impl
+            else:
+                fn = lambda z, c=impl: ops.entropy_from_logits(z, chunk_size=c)  # noqa: E731
+            print(f"  {jnp.dtype(dtype).name:8s} {name} ...", flush=True)
+            r = _measure(fn, x, repeats)
+            out = r.pop("out")
+            if reference is None:
+                reference, reference_out = r, out
+            r["max_abs_diff"] = float(jnp.max(jnp.abs(out - reference_out)))
+            r.update(dtype=jnp.dtype(dtype).name, impl=name)
+            r["time_vs_naive"] = r["time_s"] / reference["time_s"]
+            r["temp_vs_naive"] = r["temp_bytes"] / max(reference["temp_bytes"], 1)
+            r["peak_vs_naive"] = r["peak_bytes"] / reference["peak_bytes"]
+            results.append(r)
+        del x, reference_out
+    return results
+
+
+def format_table(results: list[dict], rows: int, vocab: int) -> str:
+    mib = 2**20
+    lines = [
+        f"entropy_from_logits, N={rows}, V={vocab}, {jax.devices()[0].device_kind}",
+        "",
+        "| dtype | implementation | time (ms) | time / naive | temp (MiB) | temp / naive | "
+        "peak incl. input (MiB) | peak / naive | max abs diff vs naive |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['dtype']} | {r['impl']} | {r['time_s'] * 1e3:.1f} | {r['time_vs_naive']:.2f} | "
+            f"{r['temp_bytes'] / mib:.1f} | {r['temp_vs_naive']:.3f} | "
+            f"{r['peak_bytes'] / mib:.1f} | {r['peak_vs_naive']:.3f} | {r['max_abs_diff']:.1e} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=4096)
+    parser.add_argument("--vocab", type=int, default=151_936)
+    parser.add_argument("--chunk-sizes", type=int, nargs="+", default=[256, 1024])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.rows <= 0 or args.vocab <= 1 or args.repeats <= 0:
+        parser.error("--rows and --repeats must be positive and --vocab at least 2")
+    print(f"[bench_ops] N={args.rows} V={args.vocab} repeats={args.repeats}", flush=True)
+    results = run(args.rows, args.vocab, args.chunk_sizes, args.repeats, args.seed)
+    print(format_table(results, args.rows, args.vocab))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
