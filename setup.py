@@ -58,7 +58,9 @@ setup(
     description="Entropy-Modulated Policy Gradients for long-horizon LLM agents, in JAX",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    packages=find_packages(include=["empg_jax", "empg_jax.*", "experiments", "configs", "configs.*"]),
+    packages=find_packages(
+        include=["empg_jax", "empg_jax.*", "experiments", "configs", "configs.*"]
+    ),
     python_requires=">=3.11",
     install_requires=CORE,
     extras_require=EXTRAS,
