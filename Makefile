@@ -19,7 +19,7 @@ WORKERS ?= 2
 .PHONY: install run test test-quick notebooks bench lint clean help
 
 help:
-	@echo "make run         - default experiment end to end on CPU (figures, tables, checkpoint)"
+	@echo "make run         - SFT + EMPG RL on household, end to end on CPU (table, plots, checkpoint)"
 	@echo "make test        - the whole test suite (8 simulated CPU devices)"
 	@echo "make test-quick  - the suite without tests marked slow"
 	@echo "make notebooks   - execute analysis/*.py notebooks into .ipynb + PNG figures"
@@ -39,7 +39,7 @@ $(STAMP): setup.py | $(VENV)/bin/python
 install: $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m experiments.run_default
+	$(PY) -m experiments.default_experiment --workdir=runs/default
 
 test: $(STAMP)
 	$(PY) -m pytest -n $(WORKERS) --durations=25 $(PYTEST_ARGS)

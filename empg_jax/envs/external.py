@@ -446,6 +446,14 @@ class ExternalBatch:
         obs = np.stack([self._pad(o, self.obs_len) for o in obs_text])
         return obs, reward, terminated.copy(), self.truncated.copy(), self._info_arrays(invalid)
 
+    def parse_action(self, response) -> tuple[np.ndarray, bool]:
+        """The command of one response as action tokens `[action_len]` and whether it is usable
+        (non-empty and not cut): the history entry of `agents.host_rollout`."""
+        ids = list(self.tokenizer.encode(extract_command(self._decode(response))))
+        out = np.full((self.action_len,), self.tokenizer.pad_id, np.int32)
+        out[: min(len(ids), self.action_len)] = ids[: self.action_len]
+        return out, 0 < len(ids) <= self.action_len
+
     def walkthroughs(self) -> list[list[str]]:
         """Each slot's gold command sequence where the backend has one (call right after reset)."""
         return [list(g.walkthrough()) if hasattr(g, "walkthrough") else [] for g in self.games]

@@ -394,6 +394,10 @@ class Household(Environment):
       max_objects: object slots O (>= 6), including the desk lamp.
       obs_len: observation length in tokens (>= 160 fits every observation).
       unseen_fraction: share of each task type's triples held out for `valid_unseen`.
+      task_types: names of the task types to generate (default: all six). The seen/unseen split
+        of the triples is made over all types first, so a subset keeps the same held-out
+        triples; a curriculum knob for small models (the CPU default experiment).
+      rooms: names of the rooms scenes may use (default: all four); same split rule.
     """
 
     name = "household"
@@ -407,8 +411,14 @@ class Household(Environment):
         max_objects: int = 12,
         obs_len: int = 160,
         unseen_fraction: float = 0.15,
+        task_types: tuple[str, ...] | None = None,
+        rooms: tuple[str, ...] | None = None,
     ):
         super().__init__(tokenizer)
+        chosen = TASK_TYPES if task_types is None else tuple(task_types)
+        bad = sorted(set(chosen) - set(TASK_TYPES))
+        if bad or not chosen:
+            raise ValueError(f"task_types {bad or list(chosen)}: want a subset of {TASK_TYPES}")
         lo, hi, obj_room = _room_tables()
         if max_receptacles < int(hi.sum(1).max()):
             raise ValueError(
@@ -428,14 +438,30 @@ class Household(Environment):
         tok = tokenizer
         self._pad = tok.pad_id
 
-        combos, rooms = task_combinations()
+        combos, room_mask = task_combinations()
         unseen = split_combinations(unseen_fraction)
+        keep = np.isin(combos[:, 0], [TASK_TYPES.index(t) for t in chosen])
+        room_ok = np.ones(len(ROOM_NAMES), bool)
+        if rooms is not None:
+            bad = sorted(set(rooms) - set(ROOM_NAMES))
+            if bad or not rooms:
+                raise ValueError(f"rooms {bad or list(rooms)}: want a subset of {ROOM_NAMES}")
+            room_ok = np.isin(ROOM_NAMES, rooms)
+        room_mask = room_mask & room_ok[None]
+        keep = keep & room_mask.any(1)
+        combos, room_mask, unseen = combos[keep], room_mask[keep], unseen[keep]
+        for part in (unseen, ~unseen):
+            if not part.any():
+                raise ValueError(
+                    f"task_types={list(chosen)}, rooms={rooms} leave no seen or no unseen triple"
+                )
+        self.active_task_types = chosen
         self.combos = {"seen": combos[~unseen], "unseen": combos[unseen]}
         # [2, C_max, ...] tables (0 = seen, 1 = unseen) so the split can be a traced index.
         c_max = max(len(v) for v in self.combos.values())
         pad = lambda a: np.pad(a, [(0, c_max - len(a))] + [(0, 0)] * (a.ndim - 1))  # noqa: E731
         self._combos = jnp.asarray(np.stack([pad(combos[~unseen]), pad(combos[unseen])]))
-        self._combo_rooms = jnp.asarray(np.stack([pad(rooms[~unseen]), pad(rooms[unseen])]))
+        self._combo_rooms = jnp.asarray(np.stack([pad(room_mask[~unseen]), pad(room_mask[unseen])]))
         self._num_combos = jnp.asarray([int((~unseen).sum()), int(unseen.sum())], jnp.int32)
         self._split_seeds = jnp.asarray([SPLIT_SEEDS[k] for k in SPLITS], jnp.uint32)
         self._lo, self._hi = jnp.asarray(lo), jnp.asarray(hi)

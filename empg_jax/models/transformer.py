@@ -145,12 +145,18 @@ class Transformer(nnx.Module):
         return constrain(logits, ("batch", "length", "vocab"))
 
     def hidden_states(
-        self, tokens_BxT: Array, positions: Array | None = None, segment_ids: Array | None = None
-    ) -> Array:
-        """Final normed hidden states [B, T, D] (the LM head's input), e.g. as text features."""
+        self,
+        tokens_BxT: Array,
+        positions: Array | None = None,
+        segment_ids: Array | None = None,
+        *,
+        return_aux: bool = False,
+    ) -> Array | tuple[Array, dict]:
+        """Final normed hidden states [B, T, D] (the LM head's input), e.g. as text features;
+        with `return_aux=True` also the aux dict of `__call__` (MoE expert load, balance loss)."""
         positions, mask, where = self._prepare(tokens_BxT, positions, segment_ids)
-        x, _, _ = self._trunk(tokens_BxT, positions, mask, where, None, 0)
-        return x
+        x, _, aux = self._trunk(tokens_BxT, positions, mask, where, None, 0)
+        return (x, aux) if return_aux else x
 
     def __call__(
         self,

@@ -1,0 +1,8 @@
+"""search x DAPO + EMPG, CPU-sized; `--config=configs/search/dapo_empg.py:accelerator` gives the
+paper's accelerator-sized setting (`configs/base.py`)."""
+
+from configs import base
+
+
+def get_config(variant: str = "cpu"):
+    return base.recipe("search", "dapo_empg", variant)

@@ -1,0 +1,8 @@
+"""search x GRPO, CPU-sized; `--config=configs/search/grpo.py:accelerator` gives the
+paper's accelerator-sized setting (`configs/base.py`)."""
+
+from configs import base
+
+
+def get_config(variant: str = "cpu"):
+    return base.recipe("search", "grpo", variant)

@@ -1,0 +1,8 @@
+"""shop x GRPO + EMPG, CPU-sized; `--config=configs/shop/grpo_empg.py:accelerator` gives the
+paper's accelerator-sized setting (`configs/base.py`)."""
+
+from configs import base
+
+
+def get_config(variant: str = "cpu"):
+    return base.recipe("shop", "grpo_empg", variant)

@@ -1,0 +1,99 @@
+"""Metrics writers: a JSONL file, TensorBoard via tensorboardX (no TF, no clu writers; stack.md
+§4) and a compact one-line progress report on the terminal."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def to_python(metrics: dict[str, Any]) -> dict[str, float]:
+    """Scalars (jax/numpy) -> python floats; non-scalars are dropped."""
+    out = {}
+    for k, v in metrics.items():
+        a = np.asarray(v)
+        if a.ndim == 0 and a.dtype.kind in "biuf":
+            out[k] = float(a)
+    return out
+
+
+class MetricsWriter:
+    """Writes `{step, phase, **scalars}` lines to `<workdir>/metrics.jsonl` and TensorBoard.
+
+    Args:
+      workdir: run folder.
+      tensorboard: also write `<workdir>/tb` event files.
+      resume_step: on resume, JSONL lines of the same phase at or after this step are dropped
+        (they belong to the interrupted run and are written again), so the file of a resumed
+        run equals the uninterrupted one.
+    """
+
+    def __init__(self, workdir: str | Path, tensorboard: bool = True, stream=None):
+        self.path = Path(workdir) / "metrics.jsonl"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.stream = stream if stream is not None else sys.stdout
+        self._tb = None
+        if tensorboard:
+            from tensorboardX import SummaryWriter
+
+            self._tb = SummaryWriter(str(Path(workdir) / "tb"))
+        self._t0 = time.perf_counter()
+
+    def truncate(self, phase: str, step: int, keep_before: bool = True) -> None:
+        """Drops JSONL lines after the checkpoint `(phase, step)` (resume after an interruption):
+        the line of `phase` at `step` stays, evaluations at `step` go (the loop redoes the ones
+        that belong there), and `eval_before` lines go unless `keep_before`.
+
+        Order: every SFT line comes before every RL / evaluation line.
+        """
+        if not self.path.exists():
+            return
+        order = lambda ph: 0 if ph == "sft" else 1  # noqa: E731
+        cut = (order(phase), step)
+        keep = []
+        for line in self.path.read_text().splitlines():
+            rec = json.loads(line)
+            pos = (order(rec.get("phase")), rec.get("step", 0))
+            if rec.get("phase") == "eval_before":
+                if keep_before:
+                    keep.append(line)
+            elif pos < cut or (pos == cut and rec.get("phase") == phase):
+                keep.append(line)
+        self.path.write_text("".join(k + "\n" for k in keep))
+
+    def write(self, phase: str, step: int, metrics: dict[str, Any]) -> dict[str, float]:
+        scalars = to_python(metrics)
+        rec = {"phase": phase, "step": int(step), **scalars}
+        with self.path.open("a") as f:
+            f.write(json.dumps(rec, sort_keys=True) + "\n")
+        if self._tb is not None:
+            for k, v in scalars.items():
+                if math.isfinite(v):
+                    self._tb.add_scalar(f"{phase}/{k}", v, int(step))
+        return scalars
+
+    def progress(self, phase: str, step: int, total: int, scalars: dict[str, float], keys) -> None:
+        """`[rl  12/40  3m05s] success 0.41 reward 4.1 ...` on one line."""
+        el = time.perf_counter() - self._t0
+        parts = [f"[{phase:<4} {step:>4}/{total:<4} {int(el // 60)}m{int(el % 60):02d}s]"]
+        for k in keys:
+            if k in scalars:
+                parts.append(f"{k} {scalars[k]:.3g}")
+        print(" ".join(parts), file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self._tb is not None:
+            self._tb.close()
+
+
+def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    path = Path(path)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
