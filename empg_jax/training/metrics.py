@@ -29,9 +29,10 @@ class MetricsWriter:
     Args:
       workdir: run folder.
       tensorboard: also write `<workdir>/tb` event files.
-      resume_step: on resume, JSONL lines of the same phase at or after this step are dropped
-        (they belong to the interrupted run and are written again), so the file of a resumed
-        run equals the uninterrupted one.
+      stream: where progress lines go (default stdout).
+
+    On resume, `truncate(phase, step)` drops the JSONL lines the interrupted run wrote after its
+    checkpoint (they are written again), so a resumed run's file equals the uninterrupted one.
     """
 
     def __init__(self, workdir: str | Path, tensorboard: bool = True, stream=None):
