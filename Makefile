@@ -42,10 +42,10 @@ run: $(STAMP)
 	$(PY) -m experiments.default_experiment --workdir=runs/default
 
 test: $(STAMP)
-	$(PY) -m pytest -n $(WORKERS) --durations=25 $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS)
 
 test-quick: $(STAMP)
-	$(PY) -m pytest -n $(WORKERS) -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(WORKERS) --dist loadfile -m "not slow" $(PYTEST_ARGS)
 
 notebooks: $(STAMP)
 	$(PY) -m analysis.render
