@@ -19,7 +19,8 @@ if "--xla_force_host_platform_device_count" not in os.environ["XLA_FLAGS"]:
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-_cache = os.environ.get("EMPG_JAX_TEST_CACHE", str(Path(__file__).resolve().parents[1] / ".cache/jax"))
+_default_cache = Path(__file__).resolve().parents[1] / ".cache" / "jax"
+_cache = os.environ.get("EMPG_JAX_TEST_CACHE", str(_default_cache))
 if _cache.lower() not in ("off", "0", "false", ""):
     os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", _cache)
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")

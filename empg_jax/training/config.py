@@ -88,6 +88,7 @@ def validate(
     choice("rl.kl_kind", c.rl.kl_kind, KL_KINDS)
     choice("agent.mode", c.agent.mode, MODES)
     choice("model.preset", c.model.preset, PRESETS)
+    choice("sft.schedule", c.sft.schedule, ("constant", "cosine"))
     for name in (
         "env.horizon",
         "agent.prompt_len",
@@ -118,6 +119,7 @@ def validate(
         "agent.history",
         "agent.top_k",
         "checkpoint.sft_every",
+        "sft.warmup_steps",
         "model.num_experts",
         "model.first_dense_layers",
     ):

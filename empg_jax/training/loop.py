@@ -269,7 +269,14 @@ class Experiment:
             self.sampler = make_sampler(
                 self.graphdef, max_new_tokens=c.agent.answer_len, top_k=c.agent.top_k
             )
-        self.sft_opt = make_optimizer(c.sft.lr, c.sft.weight_decay, c.sft.grad_clip)
+        cosine = c.sft.schedule == "cosine"
+        self.sft_opt = make_optimizer(
+            c.sft.lr,
+            c.sft.weight_decay,
+            c.sft.grad_clip,
+            decay_steps=c.sft.steps if cosine else 0,
+            warmup_steps=c.sft.warmup_steps,
+        )
         self.rl_opt = make_optimizer(c.rl.lr, c.rl.weight_decay, c.rl.grad_clip)
         r = c.rl
         self.rl_static = {

@@ -56,8 +56,25 @@ class TrainState:
     ref_params: Any = None
 
 
-def make_optimizer(lr: float, weight_decay: float, grad_clip: float, b2: float = 0.999):
-    """AdamW with global-norm clipping (`empg.md` §3: lr 1e-6, wd 0.01, clip 1.0)."""
+def make_optimizer(
+    lr: float,
+    weight_decay: float,
+    grad_clip: float,
+    b2: float = 0.999,
+    decay_steps: int = 0,
+    warmup_steps: int = 0,
+):
+    """AdamW with global-norm clipping (`empg.md` §3: lr 1e-6, wd 0.01, clip 1.0).
+
+    With `decay_steps` > 0 the learning rate warms up linearly from 0 over `warmup_steps`, then
+    follows a cosine from `lr` down to `lr / 10` at `decay_steps` (and stays there): a short SFT
+    run ends annealed instead of at the noise floor of a constant rate. The schedule reads the
+    optimiser's own step count, so a resumed run continues it exactly.
+    """
+    if decay_steps > 0:
+        lr = optax.warmup_cosine_decay_schedule(
+            0.0, lr, max(warmup_steps, 1), max(decay_steps, warmup_steps + 1), end_value=lr / 10
+        )
     parts = [optax.clip_by_global_norm(grad_clip)] if grad_clip > 0 else []
     parts.append(optax.adamw(lr, b2=b2, weight_decay=weight_decay))
     return optax.chain(*parts)

@@ -33,6 +33,8 @@ def _set(c, dotted, value):
         ("rl.algorithm", "ppo", "rl.algorithm='ppo' is not one of ('grpo', 'dapo')"),
         ("rl.estimator", "gae", "rl.estimator='gae' is not one of ('grpo', 'drgrpo', 'rloo')"),
         ("rl.epochs", 0, "rl.epochs=0 must be a positive integer"),
+        ("sft.schedule", "linear", "sft.schedule='linear' is not one of ('constant', 'cosine')"),
+        ("sft.warmup_steps", -1, "sft.warmup_steps=-1 must be a non-negative integer"),
         ("model.experts_per_token", 8, "model.experts_per_token=8 must be <= model.num_experts=4"),
     ],
 )
@@ -96,6 +98,16 @@ def test_shipped_configs_validate(env, algo, variant):
     assert exp.builder.prompt_len == c.agent.prompt_len
     assert c.rl.empg.enabled == algo.endswith("_empg")
     assert c.rl.dynamic_sampling == algo.startswith("dapo")
+
+
+def test_default_experiment_config_validates():
+    from experiments.default_experiment import cpu_experiment_config
+
+    c = cpu_experiment_config()
+    validate(c)
+    exp = Experiment(c)  # the prompt budget holds the slice's longest prompt
+    assert exp.env.active_task_types == ("pick_and_place",)
+    assert c.rl.empg.enabled and c.sft.schedule == "cosine"
 
 
 def test_saved_config_json_rebuilds_the_config(tmp_path):

@@ -92,6 +92,24 @@ def test_training_forward_matches_sampler_log_probs():
     )
 
 
+def test_cosine_schedule_warms_up_then_anneals_to_a_tenth():
+    # A constant unit gradient makes every Adam step move the parameter by about -lr(t).
+    opt = make_optimizer(1e-2, 0.0, 0.0, decay_steps=100, warmup_steps=10)
+    x = jnp.zeros(())
+    state = opt.init(x)
+    moves = []
+    for _ in range(120):
+        updates, state = opt.update(jnp.ones(()), state, x)
+        moves.append(-float(updates))
+    moves = np.asarray(moves)
+    np.testing.assert_allclose(moves[[0, 5, 10]], [0.0, 5e-3, 1e-2], rtol=1e-3, atol=1e-7)
+    assert np.all(np.diff(moves[10:100]) < 0)  # cosine decay after the warm-up
+    np.testing.assert_allclose(moves[100:], 1e-3, rtol=1e-3)  # then lr / 10
+    constant = make_optimizer(1e-2, 0.0, 0.0)
+    updates, _ = constant.update(jnp.ones(()), constant.init(x), x)
+    np.testing.assert_allclose(-float(updates), 1e-2, rtol=1e-3)
+
+
 def test_sft_step_lowers_the_loss():
     graphdef, params = _model()
     opt = make_optimizer(3e-3, 0.0, 1.0)
