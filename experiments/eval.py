@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
         }
         (workdir / f"eval_{split}_{step}.json").write_text(json.dumps(out, indent=2) + "\n")
     episodes = {s: int(r["episodes"]) for s, r in results.items()}
-    print(table(results, exp.env.task_types))
+    print(table(results, getattr(exp.env, "active_task_types", exp.env.task_types)))
     print(
         f"\nsuccess %, checkpoint {step} ({meta['phase']}), temperature "
         f"{config.eval.temperature}; episodes per split: {episodes}"
