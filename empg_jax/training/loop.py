@@ -340,9 +340,10 @@ class Experiment:
     def state_shardings(self, state: TrainState):
         return jax.tree.map(lambda x: x.sharding, state)
 
-    def new_state(self, params, phase: str, key) -> TrainState:
+    def new_state(self, params, phase: str, key, with_ref: bool | None = None) -> TrainState:
         opt = self.sft_opt if phase == "sft" else self.rl_opt
-        with_ref = phase == "rl" and self.config.rl.kl_coef > 0
+        if with_ref is None:
+            with_ref = phase == "rl" and self.config.rl.kl_coef > 0
         init = jax.jit(lambda p, k: create_state(p, opt, k, with_ref))
         return init(params, key)
 
@@ -561,9 +562,14 @@ def _train(exp: Experiment, workdir: Path, ckpt: Checkpointer, writer: MetricsWr
     resumed_rl = None
     if latest is not None:
         saved = ckpt.read_meta(latest)
-        if saved["phase"] != meta["phase"]:
-            state = exp.new_state(exp.init_params, saved["phase"], k_rl)
+        # A checkpoint saved with another rl.kl_coef holds (or lacks) the KL reference: restore
+        # it as saved, then add or drop the reference (older checkpoints do not record it).
+        saved_ref = saved.get("reference")
+        want_ref = saved["phase"] == "rl" and c.rl.kl_coef > 0
+        if saved["phase"] != meta["phase"] or saved_ref not in (None, want_ref):
+            state = exp.new_state(exp.init_params, saved["phase"], k_rl, with_ref=saved_ref)
         state, meta = ckpt.restore(state, latest)
+        state = _match_reference(state, want_ref, meta, latest)
         step_now = meta["sft_step"] if meta["phase"] == "sft" else meta["rl_iteration"]
         writer.truncate(meta["phase"], step_now, keep_before=meta["before"] is not None)
         resumed_rl = meta["rl_iteration"] if meta["phase"] == "rl" else None
@@ -574,6 +580,7 @@ def _train(exp: Experiment, workdir: Path, ckpt: Checkpointer, writer: MetricsWr
         )
 
     def save(global_step):
+        meta["reference"] = state.ref_params is not None
         ckpt.save(global_step, state, meta)
 
     def periodic_eval(iteration):
@@ -655,6 +662,25 @@ def _train(exp: Experiment, workdir: Path, ckpt: Checkpointer, writer: MetricsWr
     for split, res in after.items():
         writer.write("eval", c.rl.iterations, {f"{split}/{k}": v for k, v in res.items()})
     return {"before": meta["before"], "after": after, "state": state, "experiment": exp}
+
+
+def _match_reference(state: TrainState, want_ref: bool, meta: dict, step: int) -> TrainState:
+    """Adds or drops the frozen KL reference of a restored state to match `rl.kl_coef`.
+
+    At the end of SFT (RL iteration 0) the reference is the current parameters, as in an
+    uninterrupted run; later in RL the SFT parameters are gone, so enabling KL there is an error.
+    """
+    has_ref = state.ref_params is not None
+    if want_ref == has_ref:
+        return state
+    if not want_ref:
+        return state.replace(ref_params=None)
+    if meta["phase"] == "rl" and meta["rl_iteration"] == 0:
+        return state.replace(ref_params=jax.tree.map(jnp.copy, state.params))
+    raise config_lib.ConfigError(
+        f"rl.kl_coef > 0 but checkpoint {step} (RL iteration {meta['rl_iteration']}) was saved "
+        "without a KL reference; resume with rl.kl_coef=0 or start from the end-of-SFT checkpoint"
+    )
 
 
 def load_params(

@@ -114,3 +114,36 @@ def test_sft_resume_between_checkpoints(tmp_path, monkeypatch):
     _assert_same_state(full["state"], resumed["state"])
     assert _records(tmp_path / "resumed") == _records(tmp_path / "full")
     assert [r["step"] for r in _records(tmp_path / "full")] == list(range(1, 9))
+
+
+@pytest.mark.slow
+def test_resume_with_another_kl_coef(tmp_path):
+    """The end-of-SFT checkpoint of a KL-free run continues with KL exactly as a run that had KL
+    from the start (the reference is the SFT result); later RL checkpoints can drop the
+    reference but not gain one (the SFT parameters are gone)."""
+    from empg_jax.training import ConfigError
+
+    def config(kl, iterations):
+        c = toy_config(
+            **{
+                "sft.steps": 4,
+                "rl.iterations": iterations,
+                "rl.kl_coef": kl,
+                "eval.before_rl": False,
+                "checkpoint.every": 1,
+                "checkpoint.async_save": False,
+            }
+        )
+        c.env.eval_splits = ()
+        return c
+
+    with_kl = train(config(0.05, 1), tmp_path / "kl")
+    assert with_kl["state"].ref_params is not None
+    train(config(0.0, 0), tmp_path / "later_kl")  # SFT only, saved without a reference
+    later = train(config(0.05, 1), tmp_path / "later_kl")
+    _assert_same_state(with_kl["state"], later["state"])
+
+    dropped = train(config(0.0, 2), tmp_path / "later_kl")
+    assert dropped["state"].ref_params is None
+    with pytest.raises(ConfigError, match="saved without a KL reference"):
+        train(config(0.05, 3), tmp_path / "later_kl")
