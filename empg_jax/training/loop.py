@@ -563,12 +563,19 @@ def _train(exp: Experiment, workdir: Path, ckpt: Checkpointer, writer: MetricsWr
     if latest is not None:
         saved = ckpt.read_meta(latest)
         # A checkpoint saved with another rl.kl_coef holds (or lacks) the KL reference: restore
-        # it as saved, then add or drop the reference (older checkpoints do not record it).
+        # it as saved, then add or drop the reference.
         saved_ref = saved.get("reference")
         want_ref = saved["phase"] == "rl" and c.rl.kl_coef > 0
         if saved["phase"] != meta["phase"] or saved_ref not in (None, want_ref):
             state = exp.new_state(exp.init_params, saved["phase"], k_rl, with_ref=saved_ref)
-        state, meta = ckpt.restore(state, latest)
+        try:
+            state, meta = ckpt.restore(state, latest)
+        except ValueError:
+            if saved_ref is not None or saved["phase"] != "rl":
+                raise
+            # Checkpoints written before "reference" was recorded: try the other structure.
+            other = exp.new_state(exp.init_params, "rl", k_rl, with_ref=not want_ref)
+            state, meta = ckpt.restore(other, latest)
         state = _match_reference(state, want_ref, meta, latest)
         step_now = meta["sft_step"] if meta["phase"] == "sft" else meta["rl_iteration"]
         writer.truncate(meta["phase"], step_now, keep_before=meta["before"] is not None)
