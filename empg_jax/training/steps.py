@@ -383,6 +383,11 @@ def jit_sft_step(
         prompt_weight=float(prompt_weight),
         moe_bias_rate=moe_bias_rate,
     )
+    return _jit_step(fn, state_shardings, batch_sharding)
+
+
+def _jit_step(fn, state_shardings, batch_sharding):
+    """jit of a `(state, batch) -> (state, metrics)` step, state donated; placed when given."""
     if state_shardings is None:
         return jax.jit(fn, donate_argnums=0)
     return jax.jit(
@@ -396,11 +401,4 @@ def jit_sft_step(
 def jit_rl_update(graphdef, optimizer, rl, state_shardings=None, batch_sharding=None):
     """`jax.jit(rl_update)` with the static parts bound; the state is donated."""
     fn = functools.partial(rl_update, graphdef, optimizer, rl)
-    if state_shardings is None:
-        return jax.jit(fn, donate_argnums=0)
-    return jax.jit(
-        fn,
-        in_shardings=(state_shardings, batch_sharding),
-        out_shardings=(state_shardings, None),
-        donate_argnums=0,
-    )
+    return _jit_step(fn, state_shardings, batch_sharding)
