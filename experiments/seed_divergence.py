@@ -25,16 +25,22 @@ import matplotlib.pyplot as plt  # noqa: E402
 _CONFIG = config_flags.DEFINE_config_file("config", "configs/exploration/divergence.py")
 
 
-def parse_arm(spec: str) -> tuple[str, bool, float, float]:
-    name, ppo, lam, c_bar = spec.split(":")
-    return name, bool(int(ppo)), float(lam), float(c_bar)
+def parse_arm(spec: str) -> tuple[str, bool, float, float, bool]:
+    """`name:use_ppo:lambda:c_bar_D[:normalise_divergence]` (the last field optional, default 0;
+    see `divergence_experiment.Arm`)."""
+    fields = spec.split(":")
+    if len(fields) not in (4, 5):
+        raise ValueError(f"arm {spec!r}: expected name:use_ppo:lambda:c_bar_D[:normalise_D]")
+    name, ppo, lam, c_bar = fields[:4]
+    norm = len(fields) == 5 and bool(int(fields[4]))
+    return name, bool(int(ppo)), float(lam), float(c_bar), norm
 
 
 def run(config) -> dict:
     arms = [parse_arm(a) for a in config.arms]
     names = [(name, k) for k in config.passes for name, *_ in arms]
     stacked = dx.stack_arms(
-        [dx.make_arm(p, lam, cb, k) for k in config.passes for _, p, lam, cb in arms]
+        [dx.make_arm(p, lam, cb, k, norm) for k in config.passes for _, p, lam, cb, norm in arms]
     )
     start = time.time()
     print(f"[divergence] {len(names)} (arm, K) x {config.num_seeds} seeds", flush=True)
@@ -59,15 +65,22 @@ def run(config) -> dict:
 
 
 def table(results: dict, window: int) -> str:
+    """One row per (arm, K). "trapped" counts seeds whose final return is below 0.5 (the
+    distractor pays 0.1, the goal 1), and "early return of trapped seeds" is their batch return
+    over the first 10 iterations: it shows whether a seed was lost at once or drifted later."""
     rows = [
-        "| K | arm | final return | mean KL/iter | max KL/iter (seed mean) | max per-state KL |",
-        "|---|---|---|---|---|---|",
+        "| K | arm | final return | mean KL/iter | max KL/iter (seed mean) | max per-state KL "
+        "| trapped seeds | early return of trapped seeds |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for (name, k), r in results.items():
         final = r.success[:, -window:].mean(1)
+        trapped = final < 0.5
+        early = f"{r.success[trapped, :10].mean():.2f}" if trapped.any() else "-"
         rows.append(
             f"| {k} | {name} | {final.mean():.3f} ± {final.std():.3f} | {r.kl.mean():.4f} "
-            f"| {r.kl.max(1).mean():.4f} | {r.max_kl.max():.2f} |"
+            f"| {r.kl.max(1).mean():.4f} | {r.max_kl.max():.2f} | {trapped.sum()}/{trapped.size} "
+            f"| {early} |"
         )
     return "\n".join(rows)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from typing import NamedTuple
 
 import jax
 import matplotlib
@@ -37,18 +38,58 @@ def settle_of_curve(curve: np.ndarray, threshold: float, trace_every: int, horiz
     return int((bad[-1] + 2) * trace_every)
 
 
-def run_game(config, name: str, game_list: list, num_actions: int, threshold: float) -> dict:
+class Arm(NamedTuple):
+    """One learner of the experiment: table label and `games.make_learner` arguments."""
+
+    label: str
+    estimator: str
+    no_regret: str
+    learning_rate: float
+    beta: float
+
+
+def arm_specs(config, num_actions: int) -> list[Arm]:
+    """Expands `config.arms` into the learners that are run.
+
+    `iwe-hedge` (Exp3) becomes one arm per `config.exp3_eta_scales` (multipliers of the Hedge
+    eta): the spec's calibration reports "Exp3 (best of two eta)", so Exp3 gets the benefit of a
+    tuned step size and the ratio tables compare against the best of them. `ucb-hedge` becomes one
+    arm for the headline width `config.beta` (the spec's beta = 2) plus one per
+    `config.ucb_extra_betas`, because beta is a knob of UCB-Hedge and the UCB/Exp3 ratio depends on
+    it. Every other arm uses the Hedge eta and `config.beta`.
+    """
     eta = config.learning_rate
     if eta <= 0:
         eta = math.sqrt(8.0 * math.log(num_actions) / config.horizon)
+    specs = []
+    for arm in config.arms:
+        estimator, no_regret = arm.split("-")
+        if arm == "iwe-hedge":
+            for scale in config.exp3_eta_scales:
+                specs.append(
+                    Arm(f"{arm} eta x{scale:g}", estimator, no_regret, eta * scale, config.beta)
+                )
+        elif arm == "ucb-hedge":
+            for beta in (config.beta, *config.ucb_extra_betas):
+                specs.append(Arm(f"{arm} beta {beta:g}", estimator, no_regret, eta, beta))
+        else:
+            specs.append(Arm(arm, estimator, no_regret, eta, config.beta))
+    labels = [a.label for a in specs]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"duplicate arms: {labels}")
+    return specs
+
+
+def run_game(config, name: str, game_list: list, num_actions: int, threshold: float) -> dict:
+    specs = arm_specs(config, num_actions)
     learners = games.stack(
         [
-            games.make_learner(*arm.split("-"), learning_rate=eta, beta=config.beta)
-            for arm in config.arms
+            games.make_learner(a.estimator, a.no_regret, learning_rate=a.learning_rate, beta=a.beta)
+            for a in specs
         ]
     )
     start = time.time()
-    print(f"[games] {name}: {len(config.arms)} arms x {len(game_list)} seeds", flush=True)
+    print(f"[games] {name}: {len(specs)} arms x {len(game_list)} seeds", flush=True)
     out = games.self_play_arms(
         jax.random.key(config.seed + 1),
         games.stack(game_list),
@@ -63,7 +104,7 @@ def run_game(config, name: str, game_list: list, num_actions: int, threshold: fl
     )
     out = jax.tree.map(np.asarray, out)
     print(f"[games] {name}: done in {time.time() - start:.1f}s", flush=True)
-    return {arm: jax.tree.map(lambda x, i=i: x[i], out) for i, arm in enumerate(config.arms)}
+    return {a.label: jax.tree.map(lambda x, i=i: x[i], out) for i, a in enumerate(specs)}
 
 
 def table(results: dict, config, threshold: float) -> str:
@@ -82,6 +123,48 @@ def table(results: dict, config, threshold: float) -> str:
             f"{'never' if curve >= config.horizon else curve} | {settled}/{r.settle_round.size} "
             f"| {np.median(r.settle_round_realised):.0f} | {r.final_regret.mean():.4f} |"
         )
+    return "\n".join(rows)
+
+
+def ratio_table(results: dict, config, threshold: float) -> str:
+    """Exp3 settling round / arm settling round for every non-Exp3 Hedge arm.
+
+    The spec's pass criterion is "OTS- and UCB-Hedge settle 2-3x faster than Exp3" with Exp3 at
+    the best of two eta, so the ratio is given against each Exp3 eta and against the best one
+    (smallest median, and separately smallest settle of the seed-mean curve). "<=" / ">=" mark a
+    ratio bounded by the horizon (the arm or Exp3 never settled).
+    """
+    horizon = config.horizon
+
+    def curve_settle(r):
+        return settle_of_curve(r.regret_trace.mean(0), threshold, config.trace_every, horizon)
+
+    exp3 = {k: r for k, r in results.items() if k.startswith("iwe-hedge")}
+    if not exp3:
+        return ""
+    med = {k: float(np.median(r.settle_round)) for k, r in exp3.items()}
+    curve = {k: curve_settle(r) for k, r in exp3.items()}
+    best_med, best_curve = min(med, key=med.get), min(curve, key=curve.get)
+
+    def ratio(num: float, den: float) -> str:
+        mark = "<=" if den >= horizon else (">=" if num >= horizon else "")
+        return f"{mark}{num / den:.2f}x"
+
+    cols = [f"vs {k.removeprefix('iwe-hedge ')} (median)" for k in exp3]
+    rows = [
+        f"best Exp3: {best_med} by median ({med[best_med]:.0f}), {best_curve} by mean curve "
+        f"({curve[best_curve]})",
+        "",
+        "| arm | " + " | ".join(cols) + " | vs best Exp3 (median) | vs best Exp3 (mean curve) |",
+        "|---|" + "---|" * (len(cols) + 2),
+    ]
+    for arm, r in results.items():
+        if arm in exp3 or not arm.split(" ")[0].endswith("-hedge"):
+            continue
+        m, c = float(np.median(r.settle_round)), curve_settle(r)
+        cells = [ratio(med[k], m) for k in exp3]
+        cells += [ratio(med[best_med], m), ratio(curve[best_curve], c)]
+        rows.append(f"| {arm} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 
@@ -123,6 +206,8 @@ def main(argv) -> None:
     for name, results in all_results.items():
         print(f"\n{name} (threshold {thresholds[name]}, T = {config.horizon})")
         print(table(results, config, thresholds[name]))
+        print(f"\n{name}: settling-round ratios, Exp3 / arm (> 1: the arm settles earlier)")
+        print(ratio_table(results, config, thresholds[name]))
     plot(all_results, thresholds, config, config.figure)
     print(f"[games] figure: {config.figure}")
 

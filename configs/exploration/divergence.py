@@ -18,14 +18,20 @@ def get_config() -> ml_collections.ConfigDict:
     c.max_grad_norm = 0.5
     c.clip = 0.2  # PPO-clip epsilon
     c.passes = (1, 4, 16)  # K: passes over each batch
-    # name:use_ppo:lambda:c_bar_D; the first five are the spec's arms, the last an extra probe.
+    # name:use_ppo:lambda:c_bar_D[:normalise_D]; the first five are the spec's arms, the rest
+    # extra probes of why lambda <= 0.5 does not avoid the distractor at K = 16 (README (a)):
+    # lambda = 1 is in lns/dapo's default sweep {0.1, 0.5, 1.0}; lambda = 2 lies outside it; the
+    # `_normD` arms divide D by the advantage's RMS as well (off in lns/dapo and the spec).
     c.arms = (
         "pgis:0:0.0:0.0",
         "ppo_clip:1:0.0:0.0",
         "pgis_kl_1step:0:0.5:0.0",
         "pgis_div_0.1:0:0.1:1.0",
         "pgis_div_0.5:0:0.5:1.0",
+        "pgis_div_1.0:0:1.0:1.0",
         "pgis_div_2.0:0:2.0:1.0",
+        "pgis_div_0.1_normD:0:0.1:1.0:1",
+        "pgis_div_0.5_normD:0:0.5:1.0:1",
     )
     c.final_window = 20  # final return = mean over the last 20 iterations
     c.figure = "analysis/figures/seed_divergence.png"

@@ -51,15 +51,28 @@ _MOVES = ((0, 1), (1, 0), (0, -1), (-1, 0))  # right, down, left, up
 
 
 class Arm(NamedTuple):
-    """Traced arm description: loss kind, divergence weight and trace truncation, passes K."""
+    """Traced arm description: loss kind, divergence weight and trace truncation, passes K.
+
+    `normalise_divergence` divides D by the same RMS as the advantage, i.e. the policy sees
+    (A - lambda D) / RMS(A) instead of A / RMS(A) - lambda D. `lns/dapo` (and the spec's "loss as
+    implemented") does not normalise D, so this is off by default; it is a probe of how much of
+    lambda's effect depends on the reward scale [reconstructed, not the released code].
+    """
 
     use_ppo: jax.Array
     coefficient: jax.Array
     c_bar: jax.Array
     num_passes: jax.Array
+    normalise_divergence: jax.Array
 
 
-def make_arm(use_ppo: bool, coefficient: float, c_bar: float, num_passes: int) -> Arm:
+def make_arm(
+    use_ppo: bool,
+    coefficient: float,
+    c_bar: float,
+    num_passes: int,
+    normalise_divergence: bool = False,
+) -> Arm:
     """Builds an `Arm` (validated on the host)."""
     if coefficient < 0 or c_bar < 0:
         raise ValueError(f"coefficient and c_bar must be >= 0, got {coefficient}, {c_bar}")
@@ -70,6 +83,7 @@ def make_arm(use_ppo: bool, coefficient: float, c_bar: float, num_passes: int) -
         coefficient=jnp.float32(coefficient),
         c_bar=jnp.float32(c_bar),
         num_passes=jnp.int32(num_passes),
+        normalise_divergence=jnp.bool_(normalise_divergence),
     )
 
 
@@ -197,8 +211,11 @@ def loss_fn(
     )
     rms = jnp.sqrt((adv_BxT**2 * batch.valid).sum() / jnp.maximum(batch.valid.sum(), 1.0))
     adv_BxT = adv_BxT / (rms + 1e-4)
+    # Default (lns/dapo): lambda multiplies the unnormalised D; `normalise_divergence` (`Arm`)
+    # scales it by the advantage's 1 / RMS as well (rms carries no gradient: V-trace stops it).
+    coefficient = arm.coefficient * jnp.where(arm.normalise_divergence, 1.0 / (rms + 1e-4), 1.0)
     aug = functools.partial(divergence_augmented_advantages, c_bar=arm.c_bar)
-    adv_BxT = jax.vmap(lambda a, lp, lb, d: aug(a, lp, lb, d, coefficient=arm.coefficient))(
+    adv_BxT = jax.vmap(lambda a, lp, lb, d: aug(a, lp, lb, d, coefficient=coefficient))(
         adv_BxT, logp_BxT, batch.behaviour_log_probs, disc_BxT
     )
     where = batch.valid > 0
