@@ -30,7 +30,11 @@ def cpu_experiment_config():
     (`sft.schedule="cosine"`). Demonstrations are 10% random steps. RL takes one pass over each
     iteration's rows in mini-batches of 256 (about 4 optimiser steps): with two passes of
     64-row mini-batches (about 30 Adam steps per 32-episode batch) the policy drifted and
-    success collapsed (README, "Training").
+    success collapsed (README, "Training"). GRPO's group statistics run over all step rows of a
+    group (`rl.scope="cross_step"`, verl-agent's `compute_mean_std_cross_steps`, `empg.md` §3):
+    with one score per episode (`"episode"`) the many steps of long losing episodes outweigh the
+    few of short wins, and the same RL run lowered success (README, "make run"). Evaluation
+    samples at temperature 0.4 as verl-agent validates (`empg.md` §3) on 64 tasks per split.
     """
     from configs.household import grpo_empg
 
@@ -60,13 +64,15 @@ def cpu_experiment_config():
     c.rl.epochs = 1
     c.rl.minibatch_rows = 256
     c.rl.lr = 5e-4
-    c.eval.num_tasks = 32
+    c.rl.scope = "cross_step"
+    c.eval.num_tasks = 64
+    c.eval.temperature = 0.4
     c.eval.every = 1000
     c.checkpoint.every = 10
     return c
 
 
-def table(before: dict, after: dict, task_types) -> str:
+def table(before: dict, after: dict, task_types, temperature: float = 0.0) -> str:
     """Markdown table: success per task type (and overall) per split, before and after RL."""
     splits = list(after)
     head = "| task type | " + " | ".join(f"{s} before | {s} after" for s in splits) + " |"
@@ -81,7 +87,8 @@ def table(before: dict, after: dict, task_types) -> str:
         cells = [f"{cell(before.get(s), key)} | {cell(after[s], key)}" for s in splits]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     n = {s: int(after[s]["episodes"]) for s in splits}
-    lines.append(f"\nsuccess %, greedy decoding; episodes per split: {n}")
+    decoding = "greedy decoding" if temperature <= 0 else f"sampling at temperature {temperature:g}"
+    lines.append(f"\nsuccess %, {decoding}; episodes per split: {n}")
     return "\n".join(lines)
 
 
@@ -135,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = train(c, workdir)
     env = summary["experiment"].env
     types = getattr(env, "active_task_types", env.task_types)
-    text = table(summary["before"] or {}, summary["after"], types)
+    text = table(summary["before"] or {}, summary["after"], types, c.eval.temperature)
     print(text)
     (workdir / "results.md").write_text(text + "\n")
     plot(workdir / "metrics.jsonl", workdir / "training_curves.png")
