@@ -172,6 +172,9 @@ def accelerator(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.rl.lr = 1e-6
     c.rl.kl_coef = 0.01
     c.rl.entropy_coef = 0.001
+    # verl-agent's GRPO statistics over all step rows of a group since June 2025 (`empg.md` §3);
+    # that the paper ran with them is our reconstruction from its date (September 2025).
+    c.rl.scope = "cross_step"
     c.rl.minibatch_rows = 256 if c.env.name == "household" else 64
     c.mesh.shape = (-1, 1, 1)
     c.eval.temperature = 0.4

@@ -113,3 +113,37 @@ def test_bad_names_raise():
         step_advantages(_batch(), estimator="ppo")
     with pytest.raises(ValueError, match="scope"):
         step_advantages(_batch(), scope="token")
+
+
+def test_cross_step_rows_sum_to_zero_per_group_episode_rows_do_not():
+    """The default experiment's choice (README, "make run"): a group with one 2-step win and
+    three 6-step losses. Episode statistics give every row its episode's z-score, so the losing
+    rows outweigh the winning ones and the group's row advantages sum below zero; cross-step
+    statistics centre over the rows (sum zero per group). An all-failed group gets 0 either way."""
+    t = 6
+    lengths = [2, 6, 6, 6, 6, 6, 6, 6]  # group 0: one win + three losses; group 1: all fail
+    ret = np.array([10.0, 0, 0, 0, 0, 0, 0, 0], np.float32)
+    n = len(lengths)
+    valid = np.arange(t)[None, :] < np.array(lengths)[:, None]
+    batch = {
+        "valid": jnp.asarray(valid.reshape(-1)),
+        "reward": jnp.asarray(np.repeat(ret, t)),
+        "won": jnp.asarray(np.repeat(ret > 0, t)),
+        "invalid_format": jnp.zeros(n * t, bool),
+        "episode_id": jnp.asarray(np.repeat(np.arange(n), t).astype(np.int32)),
+        "group_id": jnp.asarray(np.repeat(np.arange(n) // 4, t).astype(np.int32)),
+        "step_index": jnp.asarray(np.tile(np.arange(t), n).astype(np.int32)),
+        "next_step": jnp.full(n * t, -1, jnp.int32),
+        "token_entropy": jnp.ones((n * t, 2), jnp.float32),
+        "answer_mask": jnp.ones((n * t, 2), bool),
+    }
+    group = np.repeat(np.arange(n) // 4, t)
+    for scope in ("episode", "cross_step"):
+        adv = np.asarray(step_advantages(batch, scope=scope)[0])
+        sums = [adv[group == g].sum() for g in (0, 1)]
+        assert abs(sums[1]) < 1e-6 and np.abs(adv[group == 1]).max() < 1e-6, scope
+        if scope == "episode":
+            assert sums[0] < -1.0, sums  # 2 x 1.5 - 18 x 0.5
+        else:
+            assert abs(sums[0]) < 1e-4, sums
+            assert adv[:2].min() > 2.0 * np.abs(adv[t : 4 * t][valid[1:4].reshape(-1)]).max()
