@@ -48,10 +48,14 @@ class Arm(NamedTuple):
     beta: float
 
 
+EXP3_ARMS = ("iwe-hedge", "iwr-hedge")
+
+
 def arm_specs(config, num_actions: int) -> list[Arm]:
     """Expands `config.arms` into the learners that are run.
 
-    `iwe-hedge` (Exp3) becomes one arm per `config.exp3_eta_scales` (multipliers of the Hedge
+    `iwe-hedge` and `iwr-hedge` (Exp3 with the importance-weighted loss or reward vector,
+    `games` module docstring) become one arm per `config.exp3_eta_scales` (multipliers of the Hedge
     eta): the spec's calibration reports "Exp3 (best of two eta)", so Exp3 gets the benefit of a
     tuned step size and the ratio tables compare against the best of them. `ucb-hedge` becomes one
     arm for the headline width `config.beta` (the spec's beta = 2) plus one per
@@ -64,7 +68,7 @@ def arm_specs(config, num_actions: int) -> list[Arm]:
     specs = []
     for arm in config.arms:
         estimator, no_regret = arm.split("-")
-        if arm == "iwe-hedge":
+        if arm in EXP3_ARMS:
             for scale in config.exp3_eta_scales:
                 specs.append(
                     Arm(f"{arm} eta x{scale:g}", estimator, no_regret, eta * scale, config.beta)
@@ -139,7 +143,7 @@ def ratio_table(results: dict, config, threshold: float) -> str:
     def curve_settle(r):
         return settle_of_curve(r.regret_trace.mean(0), threshold, config.trace_every, horizon)
 
-    exp3 = {k: r for k, r in results.items() if k.startswith("iwe-hedge")}
+    exp3 = {k: r for k, r in results.items() if k.startswith(EXP3_ARMS)}
     if not exp3:
         return ""
     med = {k: float(np.median(r.settle_round)) for k, r in exp3.items()}
@@ -150,7 +154,7 @@ def ratio_table(results: dict, config, threshold: float) -> str:
         mark = "<=" if den >= horizon else (">=" if num >= horizon else "")
         return f"{mark}{num / den:.2f}x"
 
-    cols = [f"vs {k.removeprefix('iwe-hedge ')} (median)" for k in exp3]
+    cols = [f"vs {k.replace('-hedge ', ' ')} (median)" for k in exp3]
     rows = [
         f"best Exp3: {best_med} by median ({med[best_med]:.0f}), {best_curve} by mean curve "
         f"({curve[best_curve]})",

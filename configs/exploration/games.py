@@ -29,7 +29,8 @@ def get_config() -> ml_collections.ConfigDict:
     # (estimator, no-regret step) pairs; see empg_jax.exploration.games.
     c.arms = (
         "full-hedge",
-        "iwe-hedge",
+        "iwe-hedge",  # Exp3, importance-weighted loss vector
+        "iwr-hedge",  # Exp3, importance-weighted reward vector (Auer et al. 2002)
         "ucb-hedge",
         "ots-hedge",
         "ts-hedge",

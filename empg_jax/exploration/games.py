@@ -13,13 +13,20 @@ y_t = r_i(a_{i,t}, o_t) + N(0, noise_std^2). Per round and player:
      (`posterior.cells_update`, prior N(prior_mean, prior_std^2) per cell);
   2. build a reward vector over own actions a (the "optimism" step):
        full  r~(a) = r_i(a, o_t)                                   (full-information reference)
-       iwe   r~(a) = 1 - (1 - y_t) 1{a = a_t} / x_t(a)             (importance weighted; Exp3)
+       iwe   r~(a) = 1 - (1 - y_t) 1{a = a_t} / x_t(a)             (importance-weighted loss; Exp3)
+       iwr   r~(a) = y_t 1{a = a_t} / x_t(a)                         (importance-weighted reward;
+                                                                     Exp3 of Auer et al. 2002)
        ucb   r~(a) = mu(a, o_t) + beta s(a, o_t)                   (UCB; GP-MW of Sessa et al.)
        ots   r~(a) = mu(a, o_t) + s(a, o_t) |xi_a|, xi_a ~ N(0, 1)  (optimistic Thompson sampling)
        ts    r~(a) = mu(a, o_t) + s(a, o_t) xi_a                     (plain Thompson sampling)
   3. full-information no-regret step with r~:
        hedge x_{t+1}(a) ∝ x_t(a) exp(eta r~(a))
        rm    R(a) += r~(a) - <x_t, r~>,  x_{t+1} ∝ [R]_+ (uniform when R <= 0)
+
+Both importance-weighted vectors are unbiased for r_i(., o_t); they differ in variance,
+(1 - y)^2 / x(a) against y^2 / x(a) on the played action, so the loss form is the quieter one once
+play concentrates on actions with rewards near 1. Which form the paper's IWE-Hedge uses is
+[unknown]; both are kept and the check experiment reports both.
 
 Regret of player i after t rounds (with the true mean rewards, against the realised opponents):
   Reg_i(t) = max_a sum_{s<=t} r_i(a, o_s) - sum_{s<=t} <x_s, r_i(., o_s)>;
@@ -45,7 +52,7 @@ import jax.numpy as jnp
 
 from empg_jax.exploration import posterior
 
-ESTIMATORS = ("full", "iwe", "ucb", "ots", "ts")
+ESTIMATORS = ("full", "iwe", "ucb", "ots", "ts", "iwr")
 NO_REGRET = ("hedge", "rm")
 
 
@@ -168,6 +175,7 @@ def optimistic_rewards(
             mean_A + beta * std_A,
             mean_A + std_A * jnp.abs(normal_A),
             mean_A + std_A * normal_A,
+            onehot_A * reward / probs_A[action],
         ]
     )
     return choices[estimator]

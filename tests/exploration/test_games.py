@@ -26,6 +26,7 @@ def test_optimistic_rewards_every_estimator():
         "ucb": [0.4, 2.5, 1.7],
         "ots": [0.3, 1.0, 1.7],
         "ts": [0.1, 1.0, -0.3],
+        "iwr": [0.0, 0.8 / 0.25, 0.0],
     }
     for name, expected in want.items():
         est = jnp.int32(games.ESTIMATORS.index(name))
@@ -78,7 +79,7 @@ def test_make_learner_rejects_bad_input():
 def test_experiment_arm_specs_expand_exp3_eta_and_ucb_beta():
     """Exp3 runs once per eta multiplier (spec: "best of two eta"), UCB-Hedge once per beta."""
     config = games_config.get_config()
-    config.arms = ("iwe-hedge", "ucb-hedge", "ots-rm")
+    config.arms = ("iwe-hedge", "iwr-hedge", "ucb-hedge", "ots-rm")
     config.exp3_eta_scales = (1.0, 0.5)
     config.beta, config.ucb_extra_betas = 2.0, (0.5,)
     eta = math.sqrt(8.0 * math.log(50) / config.horizon)
@@ -86,12 +87,16 @@ def test_experiment_arm_specs_expand_exp3_eta_and_ucb_beta():
     assert [(a.label, a.estimator, a.no_regret) for a in specs] == [
         ("iwe-hedge eta x1", "iwe", "hedge"),
         ("iwe-hedge eta x0.5", "iwe", "hedge"),
+        ("iwr-hedge eta x1", "iwr", "hedge"),
+        ("iwr-hedge eta x0.5", "iwr", "hedge"),
         ("ucb-hedge beta 2", "ucb", "hedge"),
         ("ucb-hedge beta 0.5", "ucb", "hedge"),
         ("ots-rm", "ots", "rm"),
     ]
-    np.testing.assert_allclose([a.learning_rate for a in specs], [eta, eta / 2, eta, eta, eta])
-    assert [a.beta for a in specs] == [2.0, 2.0, 2.0, 0.5, 2.0]
+    np.testing.assert_allclose(
+        [a.learning_rate for a in specs], [eta, eta / 2, eta, eta / 2, eta, eta, eta]
+    )
+    assert [a.beta for a in specs] == [2.0, 2.0, 2.0, 2.0, 2.0, 0.5, 2.0]
     config.exp3_eta_scales = (1.0, 1.0)
     with pytest.raises(ValueError, match="duplicate arms"):
         seed_games.arm_specs(config, 50)
