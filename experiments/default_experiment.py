@@ -35,8 +35,8 @@ def cpu_experiment_config():
     with one score per episode (`"episode"`) the many steps of long losing episodes outweigh the
     few of short wins, and the same RL run lowered success (README, "make run"). The RL
     learning rate is 1e-4: at 5e-4 the same run lowered success on the 2026-12-03 machine, step
-    entropy falling from 0.21 to 0.16 over 16 iterations, while 1e-4 (or 5e-4 with a k3 KL of 0.05 to
-    the SFT policy, 70 s slower) raised it (README, "make run"). Evaluation
+    entropy falling from 0.21 to 0.16 over 16 iterations, while 1e-4 (or 5e-4 with a k3 KL of
+    0.05 to the SFT policy, 70 s slower) raised it on seed 0 (README, "make run"). Evaluation
     samples at temperature 0.4 as verl-agent validates (`empg.md` §3) on 64 tasks per split.
     """
     from configs.household import grpo_empg
