@@ -46,6 +46,7 @@ class Arm(NamedTuple):
     no_regret: str
     learning_rate: float
     beta: float
+    mix: float = 0.0
 
 
 EXP3_ARMS = ("iwe-hedge", "iwr-hedge")
@@ -56,8 +57,9 @@ def arm_specs(config, num_actions: int) -> list[Arm]:
 
     `iwe-hedge` and `iwr-hedge` (Exp3 with the importance-weighted loss or reward vector,
     `games` module docstring) become one arm per `config.exp3_eta_scales` (multipliers of the Hedge
-    eta): the spec's calibration reports "Exp3 (best of two eta)", so Exp3 gets the benefit of a
-    tuned step size and the ratio tables compare against the best of them. `ucb-hedge` becomes one
+    eta), times one arm per `config.exp3_mixes` (Auer's uniform mixing gamma; 0 = none): the
+    spec's calibration reports "Exp3 (best of two eta)", so Exp3 gets the benefit of a tuned step
+    size and the ratio tables compare against the best of them. `ucb-hedge` becomes one
     arm for the headline width `config.beta` (the spec's beta = 2) plus one per
     `config.ucb_extra_betas`, because beta is a knob of UCB-Hedge and the UCB/Exp3 ratio depends on
     it. Every other arm uses the Hedge eta and `config.beta`.
@@ -70,9 +72,9 @@ def arm_specs(config, num_actions: int) -> list[Arm]:
         estimator, no_regret = arm.split("-")
         if arm in EXP3_ARMS:
             for scale in config.exp3_eta_scales:
-                specs.append(
-                    Arm(f"{arm} eta x{scale:g}", estimator, no_regret, eta * scale, config.beta)
-                )
+                for mix in config.exp3_mixes:
+                    label = f"{arm} eta x{scale:g}" + (f" gamma {mix:g}" if mix else "")
+                    specs.append(Arm(label, estimator, no_regret, eta * scale, config.beta, mix))
         elif arm == "ucb-hedge":
             for beta in (config.beta, *config.ucb_extra_betas):
                 specs.append(Arm(f"{arm} beta {beta:g}", estimator, no_regret, eta, beta))
@@ -88,7 +90,9 @@ def run_game(config, name: str, game_list: list, num_actions: int, threshold: fl
     specs = arm_specs(config, num_actions)
     learners = games.stack(
         [
-            games.make_learner(a.estimator, a.no_regret, learning_rate=a.learning_rate, beta=a.beta)
+            games.make_learner(
+                a.estimator, a.no_regret, learning_rate=a.learning_rate, beta=a.beta, mix=a.mix
+            )
             for a in specs
         ]
     )

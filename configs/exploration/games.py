@@ -23,6 +23,8 @@ def get_config() -> ml_collections.ConfigDict:
     # {1/14 (Exp3's textbook sqrt(2 ln A / (A T))), 1/8, 1/4, 0.35, 0.5, 0.7, 1, 1.4} (README (f))
     # has its optimum (0.7) between them.
     c.exp3_eta_scales = (1.0, 0.5)
+    # Auer et al.'s uniform mixing gamma for the Exp3 arms (one arm per value; 0 = none).
+    c.exp3_mixes = (0.0,)
     c.learning_rate = -1.0  # Hedge eta; < 0 means the spec's sqrt(8 ln A / T)
     c.threshold = 0.05  # average-regret level of the settling round
     c.trace_every = 100

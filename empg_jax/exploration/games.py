@@ -20,8 +20,12 @@ y_t = r_i(a_{i,t}, o_t) + N(0, noise_std^2). Per round and player:
        ots   r~(a) = mu(a, o_t) + s(a, o_t) |xi_a|, xi_a ~ N(0, 1)  (optimistic Thompson sampling)
        ts    r~(a) = mu(a, o_t) + s(a, o_t) xi_a                     (plain Thompson sampling)
   3. full-information no-regret step with r~:
-       hedge x_{t+1}(a) ∝ x_t(a) exp(eta r~(a))
-       rm    R(a) += r~(a) - <x_t, r~>,  x_{t+1} ∝ [R]_+ (uniform when R <= 0)
+       hedge w_{t+1}(a) ∝ w_t(a) exp(eta r~(a))
+       rm    R(a) += r~(a) - <x_t, r~>,  w_{t+1} ∝ [R]_+ (uniform when R <= 0)
+     and play x_{t+1} = (1 - gamma) w_{t+1} + gamma / A: Auer et al.'s (2002) uniform mixing,
+     which keeps every x(a) >= gamma / A and so bounds the importance weights 1 / x(a) by A /
+     gamma (`Learner.mix`; gamma = 0, the default, plays w itself). The importance weights, the
+     sampled action and the regret all use the mixed x.
 
 Both importance-weighted vectors are unbiased for r_i(., o_t); they differ in variance,
 (1 - y)^2 / x(a) against y^2 / x(a) on the played action, so the loss form is the quieter one once
@@ -198,12 +202,14 @@ class Learner(NamedTuple):
       no_regret: index into `NO_REGRET`.
       learning_rate: Hedge eta (unused by regret matching).
       beta: UCB width.
+      mix: uniform mixing gamma in [0, 1): play (1 - gamma) w + gamma / A (module docstring).
     """
 
     estimator: jax.Array
     no_regret: jax.Array
     learning_rate: jax.Array
     beta: jax.Array
+    mix: jax.Array
 
 
 def make_learner(
@@ -214,8 +220,13 @@ def make_learner(
     num_actions: int = 50,
     horizon: int = 20_000,
     beta: float = 2.0,
+    mix: float = 0.0,
 ) -> Learner:
-    """Builds a `Learner`; `learning_rate=None` is the spec's eta = sqrt(8 ln A / T)."""
+    """Builds a `Learner`; `learning_rate=None` is the spec's eta = sqrt(8 ln A / T).
+
+    `mix` is Auer et al.'s uniform mixing gamma (module docstring, step 3); Auer's Exp3 ties the
+    step to it, eta = gamma / A, which here means passing both.
+    """
     if estimator not in ESTIMATORS:
         raise ValueError(f"unknown estimator {estimator!r}; expected one of {ESTIMATORS}")
     if no_regret not in NO_REGRET:
@@ -224,11 +235,14 @@ def make_learner(
         learning_rate = math.sqrt(8.0 * math.log(num_actions) / horizon)
     if learning_rate <= 0:
         raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
+    if not 0.0 <= mix < 1.0:
+        raise ValueError(f"mix (uniform mixing gamma) must be in [0, 1), got {mix}")
     return Learner(
         estimator=jnp.int32(ESTIMATORS.index(estimator)),
         no_regret=jnp.int32(NO_REGRET.index(no_regret)),
         learning_rate=jnp.float32(learning_rate),
         beta=jnp.float32(beta),
+        mix=jnp.float32(mix),
     )
 
 
@@ -293,7 +307,8 @@ def self_play(
         t, k = inputs
         use_rm = learner.no_regret == 1
         x_rm_NxA = jax.vmap(regret_matching_probs)(regret_NxA)
-        x_NxA = jnp.where(use_rm, x_rm_NxA, jax.nn.softmax(log_w_NxA, axis=-1))
+        w_NxA = jnp.where(use_rm, x_rm_NxA, jax.nn.softmax(log_w_NxA, axis=-1))
+        x_NxA = (1.0 - learner.mix) * w_NxA + learner.mix / a
         # One uniform draw per player and round: action, reward noise and the A optimism draws.
         u_NxU = jax.random.uniform(k, (n, a + 2), minval=1e-7, maxval=1.0 - 1e-7)
         normal_NxU = jnp.sqrt(2.0) * jax.scipy.special.erfinv(2.0 * u_NxU - 1.0)

@@ -74,14 +74,43 @@ def test_make_learner_rejects_bad_input():
         games.make_learner("egreedy")
     with pytest.raises(ValueError, match="unknown no_regret"):
         games.make_learner("ots", "fictitious")
+    for mix in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="uniform mixing"):
+            games.make_learner("iwe", mix=mix)
+
+
+def test_uniform_mixing_moves_play_towards_uniform():
+    """gamma = 0 is the unmixed learner bit for bit; gamma near 1 plays almost uniformly.
+
+    Full-information Hedge learns the game, so its regret is small; with gamma = 0.9 at least 90% of
+    play is uniform, and the average regret approaches that of uniform play, which on U[0, 1]
+    games is far above the threshold.
+    """
+    game = games.stack([games.matrix_game(jax.random.key(3), 10)])
+    horizon = 2000
+    learners = games.stack(
+        [
+            games.make_learner("full", horizon=horizon, num_actions=10),
+            games.make_learner("full", horizon=horizon, num_actions=10, mix=0.0),
+            games.make_learner("full", horizon=horizon, num_actions=10, mix=0.9),
+        ]
+    )
+    out = games.self_play_arms(
+        jax.random.key(0), game, learners, num_seeds=1, horizon=horizon, threshold=0.05
+    )
+    final = np.asarray(out.final_regret)[:, 0]
+    np.testing.assert_array_equal(np.asarray(out.regret_trace[0]), np.asarray(out.regret_trace[1]))
+    assert final[0] < 0.05 and final[2] > 0.1 + final[0]
 
 
 def test_experiment_arm_specs_expand_exp3_eta_and_ucb_beta():
-    """Exp3 runs once per eta multiplier (spec: "best of two eta"), UCB-Hedge once per beta."""
+    """Exp3 runs once per eta multiplier (spec: "best of two eta") and mixing gamma; UCB once
+    per beta."""
     config = games_config.get_config()
     config.arms = ("iwe-hedge", "iwr-hedge", "ucb-hedge", "ots-rm")
     config.exp3_eta_scales = (1.0, 0.5)
     config.beta, config.ucb_extra_betas = 2.0, (0.5,)
+    config.exp3_mixes = (0.0,)
     eta = math.sqrt(8.0 * math.log(50) / config.horizon)
     specs = seed_games.arm_specs(config, 50)
     assert [(a.label, a.estimator, a.no_regret) for a in specs] == [
@@ -97,7 +126,14 @@ def test_experiment_arm_specs_expand_exp3_eta_and_ucb_beta():
         [a.learning_rate for a in specs], [eta, eta / 2, eta, eta / 2, eta, eta, eta]
     )
     assert [a.beta for a in specs] == [2.0, 2.0, 2.0, 2.0, 2.0, 0.5, 2.0]
-    config.exp3_eta_scales = (1.0, 1.0)
+    assert [a.mix for a in specs] == [0.0] * 7
+    config.arms, config.exp3_eta_scales, config.exp3_mixes = ("iwe-hedge",), (1.0,), (0.0, 0.01)
+    specs = seed_games.arm_specs(config, 50)
+    assert [(a.label, a.mix) for a in specs] == [
+        ("iwe-hedge eta x1", 0.0),
+        ("iwe-hedge eta x1 gamma 0.01", 0.01),
+    ]
+    config.exp3_eta_scales, config.exp3_mixes = (1.0, 1.0), (0.0,)
     with pytest.raises(ValueError, match="duplicate arms"):
         seed_games.arm_specs(config, 50)
 
