@@ -577,6 +577,18 @@ def _train(exp: Experiment, workdir: Path, ckpt: Checkpointer, writer: MetricsWr
             other = exp.new_state(exp.init_params, "rl", k_rl, with_ref=not want_ref)
             state, meta = ckpt.restore(other, latest)
         state = _match_reference(state, want_ref, meta, latest)
+        # The saved temperature is run state only once the plateau schedule may have raised it;
+        # before RL starts, or with the schedule off, it is the config's (so an RL run started
+        # from an SFT checkpoint samples at its own `rl.temperature`).
+        if meta["rl_iteration"] == 0 or not c.rl.plateau.enabled:
+            if meta["temperature"] != float(c.rl.temperature):
+                print(
+                    f"[resume] sampling temperature {float(c.rl.temperature):g} from the config "
+                    f"(checkpoint: {meta['temperature']:g})",
+                    file=writer.stream,
+                    flush=True,
+                )
+            meta["temperature"] = float(c.rl.temperature)
         step_now = meta["sft_step"] if meta["phase"] == "sft" else meta["rl_iteration"]
         writer.truncate(meta["phase"], step_now, keep_before=meta["before"] is not None)
         resumed_rl = meta["rl_iteration"] if meta["phase"] == "rl" else None

@@ -147,3 +147,31 @@ def test_resume_with_another_kl_coef(tmp_path):
     assert dropped["state"].ref_params is None
     with pytest.raises(ConfigError, match="saved without a KL reference"):
         train(config(0.05, 3), tmp_path / "later_kl")
+
+
+@pytest.mark.slow
+def test_rl_from_an_sft_checkpoint_samples_at_its_own_temperature(tmp_path):
+    """Starting RL from another run's end-of-SFT checkpoint uses this run's `rl.temperature`
+    (the saved one is run state only while the plateau schedule may have raised it), and ends
+    exactly as a run that had that temperature from the start."""
+
+    def config(temperature, iterations):
+        c = toy_config(
+            **{
+                "sft.steps": 4,
+                "rl.iterations": iterations,
+                "rl.temperature": temperature,
+                "eval.before_rl": False,
+                "checkpoint.async_save": False,
+            }
+        )
+        c.env.eval_splits = ()
+        return c
+
+    direct = train(config(0.7, 1), tmp_path / "direct")
+    train(config(1.0, 0), tmp_path / "resumed")  # SFT only, saved at temperature 1.0
+    resumed = train(config(0.7, 1), tmp_path / "resumed")
+    _assert_same_state(direct["state"], resumed["state"])
+    for run in ("direct", "resumed"):
+        rl = [r for r in _records(tmp_path / run) if r["phase"] == "rl"]
+        assert [r["temperature"] for r in rl] == [0.7]
