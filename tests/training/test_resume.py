@@ -116,6 +116,21 @@ def test_sft_resume_between_checkpoints(tmp_path, monkeypatch):
     assert [r["step"] for r in _records(tmp_path / "full")] == list(range(1, 9))
 
 
+def _sft_then_rl_config(iterations, **overrides):
+    """A 4-step SFT then `iterations` RL iterations, no evaluations, synchronous checkpoints."""
+    c = toy_config(
+        **{
+            "sft.steps": 4,
+            "rl.iterations": iterations,
+            "eval.before_rl": False,
+            "checkpoint.async_save": False,
+            **overrides,
+        }
+    )
+    c.env.eval_splits = ()
+    return c
+
+
 @pytest.mark.slow
 def test_resume_with_another_kl_coef(tmp_path):
     """The end-of-SFT checkpoint of a KL-free run continues with KL exactly as a run that had KL
@@ -124,18 +139,7 @@ def test_resume_with_another_kl_coef(tmp_path):
     from empg_jax.training import ConfigError
 
     def config(kl, iterations):
-        c = toy_config(
-            **{
-                "sft.steps": 4,
-                "rl.iterations": iterations,
-                "rl.kl_coef": kl,
-                "eval.before_rl": False,
-                "checkpoint.every": 1,
-                "checkpoint.async_save": False,
-            }
-        )
-        c.env.eval_splits = ()
-        return c
+        return _sft_then_rl_config(iterations, **{"rl.kl_coef": kl, "checkpoint.every": 1})
 
     with_kl = train(config(0.05, 1), tmp_path / "kl")
     assert with_kl["state"].ref_params is not None
@@ -156,17 +160,7 @@ def test_rl_from_an_sft_checkpoint_samples_at_its_own_temperature(tmp_path):
     exactly as a run that had that temperature from the start."""
 
     def config(temperature, iterations):
-        c = toy_config(
-            **{
-                "sft.steps": 4,
-                "rl.iterations": iterations,
-                "rl.temperature": temperature,
-                "eval.before_rl": False,
-                "checkpoint.async_save": False,
-            }
-        )
-        c.env.eval_splits = ()
-        return c
+        return _sft_then_rl_config(iterations, **{"rl.temperature": temperature})
 
     direct = train(config(0.7, 1), tmp_path / "direct")
     train(config(1.0, 0), tmp_path / "resumed")  # SFT only, saved at temperature 1.0
