@@ -37,9 +37,9 @@ def cpu_experiment_config():
     learning rate is 1e-4: at 5e-4 the same run lowered success on the 2026-12-03 machine, step
     entropy falling from 0.21 to 0.16 over 16 iterations, while 1e-4 (or 5e-4 with a k3 KL of
     0.05 to the SFT policy, 70 s slower) raised it on seed 0 (README, "make run"). RL rollouts
-    sample at temperature 0.6 (`rl.temperature`; the paper samples at 1.0): at 1.0 RL mostly
-    removed mistakes that evaluation's temperature 0.4 rarely makes, and its gain on valid_seen
-    over SFT seeds 0/1/2 was +5.5/-4.7/-0.8 points, at 0.6 +6.3/+10.9/+9.4 (README, "make run").
+    sample at temperature 0.6 (`rl.temperature`; the paper samples at 1.0): RL's gain on
+    valid_seen over SFT seeds 0/1/2 was +5.5/-4.7/-0.8 points at 1.0 and +6.3/+10.9/+9.4 at 0.6
+    (README, "make run"; why the temperature matters is not established there).
     Evaluation samples at temperature 0.4 as verl-agent validates (`empg.md` §3) on 64 tasks per
     split.
     """
