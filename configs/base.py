@@ -1,141 +1,21 @@
-"""Shared base config of the RL trainer
-(`python -m experiments.train --config=configs/<env>/<algo>.py`).
+"""Recipes on top of the trainer's defaults (`empg_jax.training.defaults.get_config`):
+DAPO, EMPG and the paper's accelerator-sized setting, and `recipe(env, algo, variant)` behind
+every `configs/<env>/<algo>.py` (`python -m experiments.train --config=configs/<env>/<algo>.py`).
 
-Sections follow architecture.md "Configuration": env, model, agent, sft, rl, mesh, checkpoint, eval,
-log. Defaults are CPU-sized (a ~0.2M-parameter word-level model, short horizon, 8 tasks x 4 samples)
-so a run finishes in minutes on 2 cores. `accelerator(config)` switches to the paper's setting
-(`empg.md` §3, verl-agent recipe): 16 tasks x 8 rollouts, horizons 50 (household) / 15 (shop),
-lr 1e-6, KL 0.01 (k3), a Qwen2.5-1.5B-Instruct model from a Hugging Face checkpoint (`from_hf`;
-set `model.hf_checkpoint` to its local folder), thinking mode, a (data, fsdp, tensor) mesh over all
-devices. Any field can be overridden on the command line, e.g. `--config.rl.empg.zeta=0.05`.
+`accelerator(config)` switches to the paper's setting (the verl-agent recipe of the EMPG paper):
+16 tasks x 8 rollouts, horizons 50 (household) / 15 (shop, search), lr 1e-6, KL 0.01 (k3), a
+Hugging Face checkpoint (`model.hf_checkpoint`, e.g. Qwen2.5-1.5B-Instruct in a local folder),
+thinking mode, a (data, fsdp, tensor) mesh over all devices.
 """
 
 from __future__ import annotations
 
 import ml_collections
 
+from empg_jax.training.defaults import get_config
+
 #: Environment-specific horizons of the paper (verl-agent max_steps).
 PAPER_HORIZON = {"household": 50, "shop": 15, "search": 15}
-#: Evaluation splits per environment (others: "test").
-EVAL_SPLITS = {"household": ("valid_seen", "valid_unseen"), "search": ("test_id", "test_ood")}
-#: CPU-sized prompt and answer lengths where the defaults (352, 12) cannot hold the environment's
-#: longest prompt or action (shop: 400 and 27 tokens, search: 385 and 19).
-CPU_LENGTHS = {"shop": (416, 28), "search": (400, 20)}
-
-
-def get_config(env: str = "household") -> ml_collections.ConfigDict:
-    c = ml_collections.ConfigDict()
-    c.seed = 0
-
-    c.env = ml_collections.ConfigDict()
-    c.env.name = env
-    c.env.horizon = 15  # CPU default; the paper uses PAPER_HORIZON[env]
-    c.env.train_split = "train"
-    c.env.eval_splits = EVAL_SPLITS.get(env, ("test",))
-    c.env.max_objects = 12 if env == "household" else 0  # household size knob (0: env default)
-    c.env.task_types = ()  # household subset of task types (empty: all six)
-    c.env.rooms = ()  # household subset of rooms (empty: all four)
-
-    c.model = ml_collections.ConfigDict()
-    c.model.preset = "tiny"  # tiny | small | hf
-    c.model.hidden_size = 64
-    c.model.num_layers = 2
-    c.model.num_heads = 4
-    c.model.num_kv_heads = 2
-    c.model.intermediate_size = 256
-    c.model.hf_checkpoint = ""  # folder with config.json + *.safetensors (preset "hf")
-    # GLM-4.5-style MoE for the tiny/small presets (num_experts 0: dense). The router bias takes
-    # a loss-free balance step of moe_bias_rate after every optimiser step (GLM-4.5: 0.001).
-    c.model.num_experts = 0
-    c.model.experts_per_token = 2
-    c.model.moe_intermediate_size = 64
-    c.model.first_dense_layers = 1
-    c.model.moe_bias_rate = 0.001
-    c.model.dtype = "float32"
-
-    c.agent = ml_collections.ConfigDict()
-    c.agent.mode = "direct"  # direct | thinking (GLM-4.5's hybrid modes)
-    c.agent.history = 2  # h, verl-agent's history_length
-    c.agent.prompt_len = CPU_LENGTHS.get(env, (352, 12))[0]
-    c.agent.obs_tokens = 48
-    c.agent.history_obs_tokens = 16
-    c.agent.admissible_rows = 32
-    c.agent.admissible_tokens = 128
-    c.agent.answer_len = CPU_LENGTHS.get(env, (352, 12))[1]
-    c.agent.top_k = 0
-
-    c.sft = ml_collections.ConfigDict()
-    c.sft.steps = 300
-    c.sft.batch_rows = 32
-    c.sft.lr = 2e-3
-    c.sft.schedule = "constant"  # constant | cosine (warm-up, then cosine to lr/10 at sft.steps)
-    c.sft.warmup_steps = 0
-    c.sft.weight_decay = 0.0
-    c.sft.grad_clip = 1.0
-    c.sft.demo_episodes = 256
-    c.sft.prompt_weight = 0.0  # > 0 adds the prompt tokens' NLL ("train on inputs")
-    c.sft.noise = 0.3  # share of random admissible actions in the demonstrations
-
-    c.rl = ml_collections.ConfigDict()
-    c.rl.algorithm = "grpo"  # grpo | dapo
-    c.rl.iterations = 30
-    c.rl.tasks_per_iter = 8  # B
-    c.rl.group_size = 4  # G
-    c.rl.temperature = 1.0
-    c.rl.estimator = "grpo"  # grpo | drgrpo | rloo
-    c.rl.scope = "episode"  # episode | cross_step
-    c.rl.invalid_penalty = 0.1
-    c.rl.dynamic_sampling = False
-    c.rl.max_resample = 0
-    c.rl.pass_rate_filter = False
-    c.rl.pass_rate_lo = 0.0
-    c.rl.pass_rate_hi = 1.0
-    c.rl.clip_low = 0.2
-    c.rl.clip_high = 0.2
-    c.rl.dual_clip = 3.0  # 0 disables
-    c.rl.aggregation = "token-mean"
-    c.rl.kl_coef = 0.0
-    c.rl.kl_kind = "k3"
-    c.rl.entropy_coef = 0.0
-    c.rl.epochs = 1
-    c.rl.minibatch_rows = 128
-    c.rl.lr = 3e-4
-    c.rl.weight_decay = 0.01
-    c.rl.grad_clip = 1.0
-    c.rl.empg = ml_collections.ConfigDict()
-    c.rl.empg.enabled = False
-    c.rl.empg.k = 1.0
-    c.rl.empg.k_future = 1.0
-    c.rl.empg.zeta = 0.1
-    c.rl.empg.use_scaling = True
-    c.rl.empg.use_bonus = True
-    c.rl.plateau = ml_collections.ConfigDict()
-    c.rl.plateau.enabled = False  # GLM-4.5: raise the temperature when reward plateaus
-    c.rl.plateau.patience = 5
-    c.rl.plateau.delta = 0.02
-    c.rl.plateau.step = 0.1
-    c.rl.plateau.max_temperature = 1.3
-
-    c.mesh = ml_collections.ConfigDict()
-    c.mesh.shape = (1, 1, 1)  # (data, fsdp, tensor); data = -1 uses every device
-
-    c.checkpoint = ml_collections.ConfigDict()
-    c.checkpoint.every = 10  # RL iterations (SFT saves when it ends, and every sft_every steps)
-    c.checkpoint.sft_every = 0  # SFT steps between checkpoints (0: only at the end of SFT)
-    c.checkpoint.keep = 2
-    c.checkpoint.async_save = True
-    c.checkpoint.resume = True
-
-    c.eval = ml_collections.ConfigDict()
-    c.eval.every = 10
-    c.eval.num_tasks = 32
-    c.eval.temperature = 0.0  # greedy; verl-agent validates at 0.4
-    c.eval.before_rl = True
-
-    c.log = ml_collections.ConfigDict()
-    c.log.tensorboard = True
-    c.log.progress_every = 1
-    return c
 
 
 def use_dapo(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -154,7 +34,7 @@ def use_empg(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
 
 
 def accelerator(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-    """The paper's accelerator-sized setting (`empg.md` §3); needs a local HF checkpoint."""
+    """The paper's accelerator-sized setting; needs a local HF checkpoint."""
     c.env.horizon = PAPER_HORIZON[c.env.name]
     c.model.preset = "hf"
     c.model.dtype = "bfloat16"
@@ -172,7 +52,7 @@ def accelerator(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     c.rl.lr = 1e-6
     c.rl.kl_coef = 0.01
     c.rl.entropy_coef = 0.001
-    # verl-agent's GRPO statistics over all step rows of a group since June 2025 (`empg.md` §3);
+    # verl-agent's GRPO statistics over all step rows of a group since June 2025;
     # that the paper ran with them is our reconstruction from its date (September 2025).
     c.rl.scope = "cross_step"
     c.rl.minibatch_rows = 256 if c.env.name == "household" else 64

@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     import jax
 
     from empg_jax.training import config as config_lib
-    from empg_jax.training import load_params
+    from empg_jax.training import evaluate, load_params
 
     config = config_lib.from_json(workdir / "config.json")
     if args.split is not None:
@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     key = jax.random.split(jax.random.PRNGKey(config.seed), 4)[3]  # the trainer's eval key
     results = {}
     for split in config.env.eval_splits:
-        res = exp.evaluate(params, split, key, args.num_tasks)
+        res = evaluate(exp, params, split, key, args.num_tasks)
         results[split] = res
         out = {
             "workdir": str(workdir),

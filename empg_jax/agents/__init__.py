@@ -1,5 +1,9 @@
-"""Agents: the verl-agent step prompt and the multi-turn rollout (jitted scan, host loop)."""
+"""Agents: the verl-agent step prompt, the typed rollout record, the multi-turn rollout (a jitted
+loop for JAX environments, a host loop for external ones) and oracle demonstrations."""
 
+from empg_jax.agents.batch import Rollout
+from empg_jax.agents.demos import demonstrations
+from empg_jax.agents.host import HostEnv, host_rollout
 from empg_jax.agents.prompts import (
     MODES,
     PromptBuilder,
@@ -10,14 +14,9 @@ from empg_jax.agents.prompts import (
 )
 from empg_jax.agents.rollout import (
     INVALID_FORMAT_PENALTY,
-    HostEnv,
-    Rollout,
-    demonstrations,
-    host_rollout,
     make_rollout,
     reset_episodes,
     rollout,
-    rows,
     stop_tokens,
 )
 
@@ -36,6 +35,5 @@ __all__ = [
     "prompt_words",
     "reset_episodes",
     "rollout",
-    "rows",
     "stop_tokens",
 ]

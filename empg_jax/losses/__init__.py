@@ -1,20 +1,27 @@
 """Advantage estimators and policy losses as pure array functions (jax, chex and `empg_jax.ops`).
 
 Copy this package (with `empg_jax/ops`) into another JAX project: arrays in, arrays out, no model,
-no config objects. Typical flow for one RL iteration (`architecture.md`, "The data that flows"):
+no config objects. This is the code the trainer (`empg_jax.training.rl`) runs; one RL iteration
+over B groups of G episodes of up to T steps (S = B*G*T step rows):
 
-    adv_NxG = group_advantages(rewards_NxG)                       # GRPO outcome advantage
-    adv_S = adv_NxG.reshape(-1)[episode_of_step_S]                # broadcast to step rows
-    adv_S, aux = empg_advantages(step_entropy_S, adv_S, next_step_S, valid_S)   # EMPG
+    adv_BxGxT = step_outcome_advantages(return_BxG, invalid_BxGxT, valid_BxGxT)  # GRPO
+    keep_B = dynamic_sampling_mask(return_BxG)                    # DAPO (optional)
+    step_entropy_S = step_entropy_from_tokens(token_entropy_SxL, answer_mask_SxL)
+    adv_S, aux = empg_advantages(step_entropy_S, adv_S, next_step_S, train_S)   # EMPG
     loss, aux = ppo_policy_loss(logp_SxL, old_logp_SxL, adv_S, answer_mask_SxL)
 """
 
 from empg_jax.losses._masked import AGGREGATIONS, aggregate_loss
 from empg_jax.losses.advantages import (
+    ESTIMATORS,
+    SCOPES,
     dynamic_sampling_mask,
     group_advantages,
+    outcome_advantages,
     overlong_penalty,
+    pass_rate_mask,
     rloo_advantages,
+    step_outcome_advantages,
 )
 from empg_jax.losses.divergence import (
     divergence_augmented_advantages,
@@ -26,7 +33,9 @@ from empg_jax.losses.policy import KL_KINDS, entropy_bonus, kl_penalty, ppo_poli
 
 __all__ = [
     "AGGREGATIONS",
+    "ESTIMATORS",
     "KL_KINDS",
+    "SCOPES",
     "aggregate_loss",
     "divergence_augmented_advantages",
     "divergence_returns",
@@ -36,9 +45,12 @@ __all__ = [
     "entropy_bonus",
     "group_advantages",
     "kl_penalty",
+    "outcome_advantages",
     "overlong_penalty",
+    "pass_rate_mask",
     "pgis_loss",
     "ppo_policy_loss",
     "rloo_advantages",
     "step_entropy_from_tokens",
+    "step_outcome_advantages",
 ]

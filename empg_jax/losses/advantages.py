@@ -1,7 +1,9 @@
 """Outcome advantages of group-based LLM RL: GRPO, Dr. GRPO, RLOO and DAPO's filters.
 
 Rewards come as `[groups, G]`: G rollouts of the same task per group. Advantages are per rollout
-(broadcast them to the rollout's steps and tokens at the call site).
+(broadcast them to the rollout's steps and tokens at the call site), except for
+`step_outcome_advantages`, which forms them for the steps of multi-turn episodes directly, with
+the group statistics over episodes or over all step rows of the group (verl-agent's two scopes).
 """
 
 from __future__ import annotations
@@ -10,6 +12,12 @@ import chex
 import jax.numpy as jnp
 
 from empg_jax.losses._masked import as_mask
+
+#: Outcome advantage estimators by name (`outcome_advantages`, `step_outcome_advantages`).
+ESTIMATORS = ("grpo", "drgrpo", "rloo")
+#: Where the group statistics of `step_outcome_advantages` run: one score per episode, or one per
+#: step row (verl-agent's `compute_mean_std_cross_steps`).
+SCOPES = ("episode", "cross_step")
 
 
 def _group_stats(
@@ -146,3 +154,117 @@ def overlong_penalty(
     ramp = (expected - lengths) / cache_length
     penalty = jnp.where(lengths <= expected, 0.0, jnp.where(lengths <= max_length, ramp, -1.0))
     return penalty_factor * penalty
+
+
+def outcome_advantages(
+    rewards: chex.Array,
+    where: chex.Array | None = None,
+    *,
+    estimator: str = "grpo",
+    eps: float = 1e-6,
+) -> chex.Array:
+    """Group-relative outcome advantages of `[groups, G]` rewards by estimator name.
+
+        grpo:   (R_i - mean_G R) / (std_G R + eps)     (`group_advantages`, DeepSeekMath)
+        drgrpo: R_i - mean_G R                         (`group_advantages`, Dr. GRPO)
+        rloo:   R_i - mean_{j != i} R_j                (`rloo_advantages`)
+
+    Args:
+      rewards: `[groups, G]` (the last axis is G; any leading group axes).
+      where: validity mask of the same shape (None: all valid).
+      estimator: one of `ESTIMATORS`.
+      eps: added to the std (grpo only).
+
+    Returns:
+      Advantages of the same shape as `rewards` (0 on invalid members).
+    """
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"unknown advantage estimator {estimator!r}; expected one of {ESTIMATORS}")
+    if estimator == "rloo":
+        return rloo_advantages(rewards, where)
+    return group_advantages(rewards, where, normalize_std=estimator == "grpo", eps=eps)
+
+
+def pass_rate_mask(
+    successes: chex.Array,
+    where: chex.Array | None = None,
+    *,
+    low: float = 0.0,
+    high: float = 1.0,
+) -> chex.Array:
+    """Difficulty filter: True for groups whose success rate lies in `[low, high]`.
+
+    GLM-4.5 (Zeng et al., arXiv 2508.06471) trains on prompts of intermediate difficulty; with
+    `low > 0` and `high < 1` it drops groups that are always or never solved. A group without
+    valid members has rate 0.
+
+    Args:
+      successes: `[groups, G]` booleans (or 0/1 floats), the last axis is G.
+      where: validity mask of the same shape (None: all valid).
+      low, high: the kept range of the rate, 0 <= low <= high <= 1.
+
+    Returns:
+      Boolean `[groups]` (the group axes of `successes`).
+    """
+    chex.assert_rank(successes, {1, 2, 3})
+    if not 0.0 <= low <= high <= 1.0:
+        raise ValueError(f"need 0 <= low <= high <= 1; got low={low}, high={high}")
+    mask = as_mask(where, successes.shape)
+    won = jnp.where(mask, jnp.asarray(successes, jnp.float32), 0.0)
+    count = jnp.sum(mask, axis=-1, dtype=jnp.float32)
+    rate = jnp.sum(won, axis=-1) / jnp.maximum(count, 1.0)
+    return (rate >= low) & (rate <= high)
+
+
+def step_outcome_advantages(
+    episode_return_BxG: chex.Array,
+    invalid_BxGxT: chex.Array,
+    valid_BxGxT: chex.Array,
+    *,
+    scope: str = "episode",
+    estimator: str = "grpo",
+    invalid_penalty: float = 0.1,
+    eps: float = 1e-6,
+) -> chex.Array:
+    """Outcome advantages of the steps of B groups of G multi-turn episodes of up to T steps.
+
+    The score of a step row follows verl-agent (the EMPG paper's baseline recipe, Wang et al.,
+    arXiv 2509.09265, training setup): the episode return minus an invalid-format penalty.
+
+        episode:    s_e = R_e - penalty * #{invalid steps of e}; advantages over the G episode
+                    scores of the group (`outcome_advantages`); every step of e gets e's value.
+        cross_step: s_{e,t} = R_e - penalty * [step t invalid]; statistics over all valid step
+                    rows of the group (verl-agent's `compute_mean_std_cross_steps`), so a long
+                    losing episode weighs in with each of its steps.
+
+    Args:
+      episode_return_BxG: R_e, the return of each episode.
+      invalid_BxGxT: the step broke the answer format (counted on valid steps only).
+      valid_BxGxT: real steps (False after the episode ended).
+      scope: one of `SCOPES`.
+      estimator: one of `ESTIMATORS`.
+      invalid_penalty: the penalty per invalid-format step (0.1 in verl-agent).
+      eps: added to the group std (grpo).
+
+    Returns:
+      float32 `[B, G, T]` advantages, 0 on invalid (padding) steps.
+    """
+    chex.assert_rank([episode_return_BxG, invalid_BxGxT, valid_BxGxT], [2, 3, 3])
+    chex.assert_equal_shape([invalid_BxGxT, valid_BxGxT])
+    chex.assert_equal_shape_prefix([episode_return_BxG, valid_BxGxT], 2)
+    if scope not in SCOPES:
+        raise ValueError(f"unknown advantage scope {scope!r}; expected one of {SCOPES}")
+    valid = valid_BxGxT.astype(bool)
+    bad = (invalid_BxGxT.astype(bool) & valid).astype(jnp.float32)
+    ret = jnp.asarray(episode_return_BxG, jnp.float32)
+    b, g, t = valid.shape
+    if scope == "episode":
+        score_BxG = ret - invalid_penalty * jnp.sum(bad, axis=-1)
+        adv_BxG = outcome_advantages(score_BxG, estimator=estimator, eps=eps)
+        adv = jnp.broadcast_to(adv_BxG[..., None], (b, g, t))
+    else:
+        score = (ret[..., None] - invalid_penalty * bad).reshape(b, g * t)
+        adv = outcome_advantages(
+            score, valid.reshape(b, g * t), estimator=estimator, eps=eps
+        ).reshape(b, g, t)
+    return jnp.where(valid, adv, 0.0)

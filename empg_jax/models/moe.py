@@ -1,6 +1,6 @@
 """GLM-4.5-style mixture-of-experts block and its pure routing / balancing functions.
 
-GLM-4.5 (arXiv:2508.06471; spec seed-systems.md §(i)), following DeepSeek-V3's loss-free
+GLM-4.5 (arXiv:2508.06471), following DeepSeek-V3's loss-free
 balancing (arXiv:2408.15664):
 
 - router scores s_{t,i} = sigmoid(x_t . r_i), one per routed expert i;
@@ -86,6 +86,41 @@ def update_router_bias(bias_xE: Array, load_xE: Array, rate: float | Array) -> A
     return bias_xE + jnp.asarray(rate, bias_xE.dtype) * jnp.sign(mean - load_xE).astype(
         bias_xE.dtype
     )
+
+
+def _is_router_bias(path) -> bool:
+    return any(getattr(k, "key", getattr(k, "name", None)) == "router_bias" for k in path)
+
+
+def num_router_biases(params) -> int:
+    """How many router-bias leaves (MoE layers) a parameter tree holds (0: a dense model)."""
+    leaves = jax.tree_util.tree_flatten_with_path(params)[0]
+    return sum(_is_router_bias(path) for path, _ in leaves)
+
+
+def balance_router_biases(new_params, old_params, load_LxE: Array, rate: float | Array):
+    """After an optimiser step: every MoE layer's router bias becomes its pre-step value plus
+    the loss-free balance step (`update_router_bias`) on that layer's load `load_LxE[layer]`
+    (layers in tree order, which is model order). The optimiser (and its weight decay) never
+    moves a bias; its gradient is zero anyway."""
+    new_leaves, treedef = jax.tree_util.tree_flatten_with_path(new_params)
+    old_leaves = jax.tree_util.tree_leaves(old_params)
+    out, layer = [], 0
+    for (path, new), old in zip(new_leaves, old_leaves, strict=True):
+        if _is_router_bias(path):
+            new = update_router_bias(old, load_LxE[layer].astype(old.dtype), rate)
+            layer += 1
+        out.append(new)
+    return jax.tree_util.tree_unflatten(treedef, out)
+
+
+def load_balance_metrics(load_LxE: Array) -> dict[str, Array]:
+    """Worst-layer expert load relative to the mean load (both 1 when perfectly balanced)."""
+    share = load_LxE / jnp.maximum(jnp.mean(load_LxE, axis=-1, keepdims=True), 1e-12)
+    return {
+        "moe/load_max_over_mean": jnp.max(share),
+        "moe/load_min_over_mean": jnp.min(share),
+    }
 
 
 def sequence_balance_loss(

@@ -18,6 +18,19 @@ import jax.numpy as jnp
 Array = jax.Array
 
 
+def temperature_scaled_logits(logits: Array, temperature: Array | float) -> Array:
+    r"""The logits of the tempered policy :math:`\pi_T = \mathrm{softmax}(z / T)`, in float32.
+
+    The one place where a sampling temperature meets logits: the sampler draws from these
+    logits and records log-probs and entropies of them; the training forward recomputes the
+    same log-probs with the same function, so PPO's ratio compares like with like. `T <= 0`
+    means greedy decoding: the logits are returned at `T = 1`. `temperature` may be traced.
+    """
+    chex.assert_type(logits, float)
+    t = jnp.asarray(temperature, jnp.float32)
+    return jnp.asarray(logits, jnp.float32) / jnp.where(t > 0.0, t, 1.0)
+
+
 def _as_f32_last(logits: Array, axis: int) -> Array:
     chex.assert_type(logits, float)
     if logits.ndim == 0:

@@ -1,46 +1,48 @@
-"""Training: train state, jitted SFT and RL steps, advantages, checkpoints, metrics, the loop."""
+"""Training: the train state, the jitted SFT and RL steps, the run builders, evaluation,
+checkpoints, metrics, resume and the training loop.
 
-from empg_jax.training.advantages import ESTIMATORS, SCOPES, outcome_advantages, step_advantages
+    state, metrics = rl_update(graphdef, optimizer, RLOptions(...), state, rollout)  # one step
+    summary = train(config, workdir)                                               # a whole run
+"""
+
 from empg_jax.training.checkpoint import Checkpointer
 from empg_jax.training.config import ConfigError, validate
-from empg_jax.training.loop import (
-    Experiment,
-    load_params,
-    maybe_initialize_distributed,
-    train,
-)
+from empg_jax.training.distributed import maybe_initialize_distributed
+from empg_jax.training.evaluation import evaluate, rollout_batch
+from empg_jax.training.experiment import Experiment
+from empg_jax.training.forward import answer_log_probs, sequence_logits
+from empg_jax.training.loop import load_params, train
 from empg_jax.training.metrics import MetricsWriter, read_jsonl
-from empg_jax.training.steps import (
-    TrainState,
-    answer_log_probs,
-    create_state,
-    jit_rl_update,
-    jit_sft_step,
-    make_optimizer,
-    rl_update,
-    sft_step,
-)
+from empg_jax.training.options import EMPGOptions, RLOptions, SFTOptions
+from empg_jax.training.rl import jit_rl_update, rl_advantages, rl_update
+from empg_jax.training.sft import SFTBatch, demonstration_rows, jit_sft_step, sft_step
+from empg_jax.training.state import TrainState, create_state, make_optimizer
 
 __all__ = [
-    "ESTIMATORS",
-    "SCOPES",
     "Checkpointer",
     "ConfigError",
+    "EMPGOptions",
     "Experiment",
     "MetricsWriter",
+    "RLOptions",
+    "SFTBatch",
+    "SFTOptions",
     "TrainState",
     "answer_log_probs",
     "create_state",
+    "demonstration_rows",
+    "evaluate",
     "jit_rl_update",
     "jit_sft_step",
     "load_params",
     "make_optimizer",
     "maybe_initialize_distributed",
-    "outcome_advantages",
     "read_jsonl",
+    "rl_advantages",
     "rl_update",
+    "rollout_batch",
+    "sequence_logits",
     "sft_step",
-    "step_advantages",
     "train",
     "validate",
 ]

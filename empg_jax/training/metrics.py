@@ -79,6 +79,10 @@ class MetricsWriter:
                     self._tb.add_scalar(f"{phase}/{k}", v, int(step))
         return scalars
 
+    def log(self, message: str) -> None:
+        """One line on the progress stream."""
+        print(message, file=self.stream, flush=True)
+
     def progress(self, phase: str, step: int, total: int, scalars: dict[str, float], keys) -> None:
         """`[rl  12/40  3m05s] success 0.41 reward 4.1 ...` on one line."""
         el = time.perf_counter() - self._t0

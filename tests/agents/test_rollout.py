@@ -1,4 +1,4 @@
-"""The jitted rollout against a slow Python reference loop, the host loop, rows and demos."""
+"""The jitted rollout against a slow Python reference loop, the host loop, step links and demos."""
 
 import functools
 
@@ -17,7 +17,6 @@ from empg_jax.agents import (
     host_rollout,
     make_rollout,
     reset_episodes,
-    rows,
     stop_tokens,
 )
 from empg_jax.models import Transformer, make_sampler, tiny_config
@@ -51,14 +50,13 @@ GRAPHDEF, STATE = nnx.split(MODEL, nnx.Param)
 ROLLOUT = make_rollout(ENV, BUILDER, GRAPHDEF, horizon=T, answer_len=L, thinking=False)
 SAMPLER = make_sampler(GRAPHDEF, max_new_tokens=L)
 TASKS = jnp.arange(N, dtype=jnp.int32)
-GROUPS = jnp.arange(N, dtype=jnp.int32) // 2
 KEY = jax.random.PRNGKey(11)
 
 
 @functools.lru_cache(maxsize=1)
 def _jitted():
     state, obs = jax.jit(lambda t: reset_episodes(ENV, PARAMS, t))(TASKS)
-    return ROLLOUT(STATE, KEY, state, obs, PARAMS, TASKS, GROUPS, jnp.float32(1.0))
+    return ROLLOUT(STATE, KEY, state, obs, PARAMS, TASKS, jnp.float32(1.0))
 
 
 def _text(x):
@@ -136,27 +134,28 @@ def test_rollout_matches_python_reference():
     ref = _reference()
     steps = ref["valid"].shape[1]
     v = ref["valid"]
-    np.testing.assert_array_equal(np.asarray(ro.valid)[:, :steps], v)
-    assert not np.asarray(ro.valid)[:, steps:].any()
-    np.testing.assert_array_equal(np.asarray(ro.prompt)[:, :steps][v], ref["prompt"][v])
-    np.testing.assert_array_equal(np.asarray(ro.answer)[:, :steps][v], ref["answer"][v])
-    np.testing.assert_array_equal(np.asarray(ro.answer_mask)[:, :steps], ref["mask"])
+    np.testing.assert_array_equal(np.asarray(ro.valid_NxT)[:, :steps], v)
+    assert not np.asarray(ro.valid_NxT)[:, steps:].any()
+    np.testing.assert_array_equal(np.asarray(ro.prompt_NxTxP)[:, :steps][v], ref["prompt"][v])
+    np.testing.assert_array_equal(np.asarray(ro.answer_NxTxL)[:, :steps][v], ref["answer"][v])
+    np.testing.assert_array_equal(np.asarray(ro.answer_mask_NxTxL)[:, :steps], ref["mask"])
     m = ref["mask"]
     np.testing.assert_allclose(
-        np.asarray(ro.old_log_probs)[:, :steps][m], ref["logp"][m], atol=1e-5
+        np.asarray(ro.old_log_probs_NxTxL)[:, :steps][m], ref["logp"][m], atol=1e-5
     )
-    np.testing.assert_allclose(np.asarray(ro.token_entropy)[:, :steps][m], ref["ent"][m], atol=1e-5)
-    np.testing.assert_allclose(np.asarray(ro.step_reward)[:, :steps], ref["reward"])
+    np.testing.assert_allclose(
+        np.asarray(ro.token_entropy_NxTxL)[:, :steps][m], ref["ent"][m], atol=1e-5
+    )
+    np.testing.assert_allclose(np.asarray(ro.step_reward_NxT)[:, :steps], ref["reward"])
     # Next-step links: row e*T+t -> e*T+t+1 while the episode goes on, else -1.
-    r = rows(ro)
-    nxt = np.asarray(r["next_step"])
-    valid = np.asarray(ro.valid)
+    nxt = np.asarray(ro.next_step_S())
+    valid = np.asarray(ro.valid_NxT)
     for e in range(N):
         for t in range(T):
             expect = e * T + t + 1 if t + 1 < T and valid[e, t] and valid[e, t + 1] else -1
             assert nxt[e * T + t] == expect
-    np.testing.assert_array_equal(np.asarray(ro.length), valid.sum(1))
-    assert int(np.asarray(ro.length).min()) >= 1
+    np.testing.assert_array_equal(np.asarray(ro.length_N), valid.sum(1))
+    assert int(np.asarray(ro.length_N).min()) >= 1
 
 
 @pytest.mark.slow
@@ -170,32 +169,34 @@ def test_host_rollout_matches_jitted():
         STATE,
         KEY,
         np.asarray(TASKS),
-        np.asarray(GROUPS),
         horizon=T,
         answer_len=L,
         thinking=False,
     )
     for field in (
-        "prompt",
-        "answer",
-        "answer_mask",
-        "valid",
-        "invalid_format",
-        "step_reward",
-        "reward",
-        "won",
-        "length",
-        "task_type",
-        "group_id",
-        "truncated",
+        "prompt_NxTxP",
+        "prompt_mask_NxTxP",
+        "answer_NxTxL",
+        "answer_mask_NxTxL",
+        "valid_NxT",
+        "invalid_format_NxT",
+        "invalid_action_NxT",
+        "step_reward_NxT",
+        "reward_N",
+        "won_N",
+        "length_N",
+        "task_type_N",
+        "task_id_N",
+        "truncated_N",
+        "temperature",
     ):
         a, b = np.asarray(getattr(ro, field)), np.asarray(getattr(hr, field))
-        v = np.asarray(ro.valid)
-        if a.ndim >= 2 and field not in ("valid",):
+        v = np.asarray(ro.valid_NxT)
+        if a.ndim >= 2 and field != "valid_NxT":
             a, b = a[v], b[v]
         np.testing.assert_array_equal(a, b, err_msg=field)
     np.testing.assert_allclose(
-        np.asarray(ro.old_log_probs), np.asarray(hr.old_log_probs), atol=1e-5
+        np.asarray(ro.old_log_probs_NxTxL), np.asarray(hr.old_log_probs_NxTxL), atol=1e-5
     )
 
 
@@ -207,10 +208,10 @@ def test_oracle_demonstrations_win_and_are_well_formed():
         )
     )
     ro = demo(KEY, state, obs, PARAMS, TASKS)
-    assert bool(np.asarray(ro.won).all())
-    np.testing.assert_array_equal(np.asarray(ro.length), 1)
-    assert not bool(np.asarray(ro.invalid_format).any())
-    first = np.asarray(ro.answer)[:, 0]
+    assert bool(np.asarray(ro.won_N).all())
+    np.testing.assert_array_equal(np.asarray(ro.length_N), 1)
+    assert not bool(np.asarray(ro.invalid_format_NxT).any())
+    first = np.asarray(ro.answer_NxTxL)[:, 0]
     assert _text(first[0]).startswith("<action> go to room")
 
 
@@ -218,18 +219,8 @@ def test_oracle_demonstrations_win_and_are_well_formed():
 def test_rows_next_step_stops_at_episode_end(valid_pattern):
     ro = _jitted()
     v = np.asarray(valid_pattern, bool)
-    small = jax.tree.map(lambda x: x[:2], ro).replace(valid=jnp.asarray(v))
-    small = small.replace(
-        prompt=small.prompt[:, :3],
-        answer=small.answer[:, :3],
-        answer_mask=small.answer_mask[:, :3],
-        old_log_probs=small.old_log_probs[:, :3],
-        token_entropy=small.token_entropy[:, :3],
-        invalid_format=small.invalid_format[:, :3],
-        invalid_action=small.invalid_action[:, :3],
-        step_reward=small.step_reward[:, :3],
-    )
-    nxt = np.asarray(rows(small)["next_step"]).reshape(2, 3)
+    small = ro.episodes(np.arange(2)).replace(valid_NxT=jnp.asarray(v))
+    nxt = np.asarray(small.next_step_S()).reshape(2, 3)
     for e in range(2):
         for t in range(3):
             ok = t + 1 < 3 and v[e, t] and v[e, t + 1]

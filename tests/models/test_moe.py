@@ -155,3 +155,24 @@ def test_router_bias_is_not_a_param_and_gets_no_gradient():
     assert any("router" in p for p in paths)
     biases = nnx.state(model, models.RouterBias)
     assert len(jax.tree.leaves(biases)) == 1
+
+
+def test_balance_router_biases_steps_from_the_old_bias():
+    cfg = models.tiny_config(
+        vocab_size=64, hidden_size=16, num_layers=3, num_heads=2, num_kv_heads=1,
+        intermediate_size=32, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=8,
+        first_k_dense=1,
+    )  # fmt: skip
+    graphdef, old = nnx.split(models.Transformer(cfg, rngs=nnx.Rngs(0)))
+    # An optimiser step moved every leaf, router biases included (e.g. weight decay).
+    new = jax.tree.map(lambda x: x + 1.0, old)
+    load = jnp.asarray([[0.5, 0.25, 0.25, 0.0], [0.1, 0.2, 0.3, 0.4]])
+    out = nnx.merge(graphdef, models.balance_router_biases(new, old, load, 0.01))
+    biases = [np.asarray(layer.mlp.router_bias[...]) for layer in out.layers if layer.is_moe]
+    np.testing.assert_allclose(biases[0], [-0.01, 0.0, 0.0, 0.01])
+    np.testing.assert_allclose(biases[1], [0.01, 0.01, -0.01, -0.01])
+    # Every other leaf keeps the optimiser's value.
+    np.testing.assert_allclose(np.asarray(out.embed[...]), np.asarray(new["embed"].get_value()))
+    metrics = models.load_balance_metrics(load)
+    np.testing.assert_allclose(float(metrics["moe/load_max_over_mean"]), 2.0)
+    np.testing.assert_allclose(float(metrics["moe/load_min_over_mean"]), 0.0)

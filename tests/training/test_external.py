@@ -95,9 +95,9 @@ def test_grpo_on_a_textworld_game(game, tmp_path):
     assert [r["step"] for r in recs if r["phase"] == "eval"] == [2]
     assert (tmp_path / "checkpoints" / "2").is_dir()
     # The step prompts carry the game's objective and admissible commands.
-    prompt = tok.decode(np.asarray(ro.prompt)[0, 0])
+    prompt = tok.decode(np.asarray(ro.prompt_NxTxP)[0, 0])
     assert "your task is to" in prompt and "take" in prompt and "trunk" in prompt
-    assert np.asarray(ro.valid)[:, 0].all() and int(np.asarray(ro.length).max()) <= HORIZON
+    assert np.asarray(ro.valid_NxT)[:, 0].all() and int(np.asarray(ro.length_N).max()) <= HORIZON
 
 
 class _Wait:

@@ -1,0 +1,77 @@
+"""Oracle demonstrations in the agent's own step prompts: the SFT data of every environment.
+
+The oracle's answers are recorded by the jitted rollout itself (`rollout(..., act=...)`), so a
+demonstration row has exactly the prompt the agent will see at that step.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from empg_jax.agents.batch import Rollout
+from empg_jax.agents.prompts import PromptBuilder
+from empg_jax.agents.rollout import rollout
+from empg_jax.envs.core import oracle_policy
+
+
+class _Answer(NamedTuple):
+    tokens: jax.Array
+    mask: jax.Array
+    log_probs: jax.Array
+    entropies: jax.Array
+
+
+def demonstrations(
+    env: Any,
+    builder: PromptBuilder,
+    key: jax.Array,
+    env_state: Any,
+    obs_NxO: jax.Array,
+    env_params: Any,
+    task_id_N: jax.Array,
+    *,
+    horizon: int,
+    answer_len: int,
+    thinking: bool,
+    noise: float = 0.0,
+) -> Rollout:
+    """Oracle demonstrations of N episodes in the agent's own step prompts, for SFT.
+
+    The oracle (`envs.core.oracle_policy`) answers `[<think> ... </think>] <action> ... </action>
+    <eot>`; with probability `noise` per step it plays a random admissible action instead
+    (imperfect demonstrations, so SFT leaves headroom for RL). Log-probs and entropies are 0.
+    """
+    policy = jax.vmap(oracle_policy(env, env_params, thinking=thinking, noise=noise))
+    n = obs_NxO.shape[0]
+
+    def act(k, state, obs, info):
+        resp = policy(jax.random.split(k, n), state, obs, info).astype(jnp.int32)
+        width = resp.shape[1]
+        if width < answer_len:
+            resp = jnp.pad(resp, ((0, 0), (0, answer_len - width)))
+        resp = resp[:, :answer_len]
+        stop = (resp == env.tokenizer.eot_id) | (resp == env.tokenizer.eos_id)
+        length = jnp.where(jnp.any(stop, 1), jnp.argmax(stop, 1) + 1, answer_len)
+        mask = jnp.arange(answer_len)[None] < length[:, None]
+        resp = jnp.where(mask, resp, env.tokenizer.pad_id)
+        zeros = jnp.zeros(resp.shape, jnp.float32)
+        return _Answer(resp, mask, zeros, zeros)
+
+    return rollout(
+        env,
+        builder,
+        None,
+        None,
+        key,
+        env_state,
+        obs_NxO,
+        env_params,
+        task_id_N,
+        horizon=horizon,
+        answer_len=answer_len,
+        thinking=thinking,
+        act=act,
+    )

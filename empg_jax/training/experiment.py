@@ -1,0 +1,360 @@
+"""Everything a run builds from its config, before any training: tokenizer, environment, prompt
+builder, policy model, mesh, optimisers and the jitted rollout / SFT / RL functions.
+
+`Experiment(config)` validates the config first and compiles nothing; the jitted functions are
+built on first use and reused for the whole run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from flax import nnx
+from jax.sharding import NamedSharding, PartitionSpec
+
+from empg_jax import envs
+from empg_jax.agents import (
+    PromptBuilder,
+    PromptSizes,
+    Rollout,
+    agent_tokenizer,
+    demonstrations,
+    host_rollout,
+    make_rollout,
+    reset_episodes,
+)
+from empg_jax.models import (
+    Transformer,
+    logical_to_spec,
+    make_mesh,
+    make_sampler,
+    shard_state,
+    small_config,
+    tiny_config,
+)
+from empg_jax.training import config as config_lib
+from empg_jax.training.distributed import maybe_initialize_distributed
+from empg_jax.training.options import RLOptions, SFTOptions
+from empg_jax.training.rl import jit_rl_update
+from empg_jax.training.sft import SFTBatch, demonstration_rows, jit_sft_step
+from empg_jax.training.state import TrainState, create_state, make_optimizer
+
+
+def model_config(c: ml_collections.ConfigDict, vocab_size: int):
+    """The `ModelConfig` of the tiny / small presets, with the vocabulary rounded up to 64."""
+    m = c.model
+    fields = dict(
+        hidden_size=m.hidden_size,
+        num_layers=m.num_layers,
+        num_heads=m.num_heads,
+        num_kv_heads=m.num_kv_heads,
+        intermediate_size=m.intermediate_size,
+        dtype=m.dtype,
+        vocab_size=-(-vocab_size // 64) * 64,
+    )
+    if m.num_experts:
+        fields.update(
+            num_experts=m.num_experts,
+            num_experts_per_tok=m.experts_per_token,
+            moe_intermediate_size=m.moe_intermediate_size,
+            first_k_dense=m.first_dense_layers,
+        )
+    return (tiny_config if m.preset == "tiny" else small_config)(**fields)
+
+
+def resolve_mesh_shape(shape, device_count: int) -> tuple[int, int, int]:
+    """`mesh.shape` with its -1 entry (if any) replaced by the remaining devices."""
+    shape = tuple(int(x) for x in shape)
+    if -1 in shape:
+        rest = int(np.prod([x for x in shape if x != -1]))
+        if device_count % rest:
+            raise config_lib.ConfigError(
+                f"mesh.shape={shape}: {device_count} devices do not split into {rest} x n"
+            )
+        shape = tuple(device_count // rest if x == -1 else x for x in shape)
+    if int(np.prod(shape)) > device_count:
+        raise config_lib.ConfigError(
+            f"mesh.shape={shape} needs {int(np.prod(shape))} devices; have {device_count}"
+        )
+    return shape
+
+
+@dataclasses.dataclass(frozen=True)
+class HostEnvSpec:
+    """What the trainer reads of a host (external) environment: sizes, splits, task types."""
+
+    name: str
+    tokenizer: Any
+    task_len: int
+    obs_len: int
+    action_len: int
+    splits: tuple[str, ...]
+    task_types: tuple[str, ...] = ("all",)
+    thought_len: int = 0
+
+
+class Experiment:
+    """The built pieces of a run (module docstring).
+
+    `host_envs` (optional) maps split names to batched host environments (the interface of
+    `agents.host_rollout`, e.g. `envs.external.ExternalBatch` with one slot per episode of an
+    iteration, `rl.tasks_per_iter * rl.group_size`); then `env.name` is only a label, episodes
+    run through `host_rollout`, task ids are the games' reset seeds and SFT is unavailable (no
+    oracle demonstrations). Each host environment needs `tokenizer` (with the prompt words,
+    `agents.agent_tokenizer`), `task_len`, `obs_len`, `action_len`, `batch_size`, and may set
+    `num_tasks` (default: the seeds 0..2^20-1) and `task_types`.
+
+    `build_model=False` stops after the environment, prompt and shape checks (every check that
+    needs no model: e.g. for accelerator configs whose checkpoint is not on this machine).
+    """
+
+    def __init__(
+        self,
+        config: ml_collections.ConfigDict,
+        host_envs: dict[str, Any] | None = None,
+        *,
+        build_model: bool = True,
+    ):
+        config_lib.validate(config, check_env_name=host_envs is None)
+        maybe_initialize_distributed()
+        self.config = c = config
+        self.host_envs = None if host_envs is None else dict(host_envs)
+        if self.host_envs is not None:
+            self._init_host(c)
+        else:
+            self._init_env(c)
+        self._init_prompts(c)
+        self.rl_options = RLOptions.from_config(c)
+        self.sft_options = SFTOptions.from_config(c)
+        if build_model:
+            self._init_policy(c)
+
+    # ----- environment and prompts ---------------------------------------------------------
+    def _init_host(self, c: ml_collections.ConfigDict) -> None:
+        if c.env.train_split not in self.host_envs:
+            raise config_lib.ConfigError(
+                f"env.train_split={c.env.train_split!r} has no host environment "
+                f"(given: {sorted(self.host_envs)})"
+            )
+        if c.sft.steps:
+            raise config_lib.ConfigError(
+                f"sft.steps={c.sft.steps}: a host environment has no oracle demonstrations; "
+                "set sft.steps=0"
+            )
+        n = c.rl.tasks_per_iter * c.rl.group_size
+        for split, env in self.host_envs.items():
+            if getattr(env, "batch_size", n) != n:
+                raise config_lib.ConfigError(
+                    f"host environment of split {split!r} has {env.batch_size} slots; "
+                    f"rl.tasks_per_iter * rl.group_size = {n}"
+                )
+        first = self.host_envs[c.env.train_split]
+        self.tokenizer = first.tokenizer
+        self.env = HostEnvSpec(
+            name=c.env.name,
+            tokenizer=first.tokenizer,
+            task_len=first.task_len,
+            obs_len=first.obs_len,
+            action_len=first.action_len,
+            splits=tuple(self.host_envs),
+            task_types=tuple(getattr(first, "task_types", ("all",))),
+        )
+
+    def _init_env(self, c: ml_collections.ConfigDict) -> None:
+        self.env_cls = envs.env_class(c.env.name)
+        self.tokenizer = agent_tokenizer([self.env_cls.words()])
+        kwargs = {}
+        if c.env.name == "household":
+            if c.env.max_objects:
+                kwargs["max_objects"] = c.env.max_objects
+            if c.env.task_types:
+                kwargs["task_types"] = tuple(c.env.task_types)
+            if c.env.rooms:
+                kwargs["rooms"] = tuple(c.env.rooms)
+        self.env = envs.make(c.env.name, tokenizer=self.tokenizer, **kwargs)
+
+    def _init_prompts(self, c: ml_collections.ConfigDict) -> None:
+        sizes = PromptSizes(
+            history=c.agent.history,
+            obs_tokens=c.agent.obs_tokens,
+            history_obs_tokens=c.agent.history_obs_tokens,
+            admissible_rows=c.agent.admissible_rows,
+            admissible_tokens=c.agent.admissible_tokens,
+            prompt_len=max(c.agent.prompt_len, 1),
+        )
+        e = self.env
+        args = (self.tokenizer, e.task_len, e.obs_len, e.action_len)
+        unbounded = dataclasses.replace(sizes, prompt_len=1 << 30)
+        longest = PromptBuilder(*args, unbounded, c.agent.mode).max_tokens()
+        config_lib.validate_shapes(c, e, longest, self.tokenizer.vocab_size)
+        self.builder = PromptBuilder(*args, sizes, c.agent.mode)
+        self.thinking = c.agent.mode == "thinking"
+        self.horizon = c.env.horizon
+        self.group_size = c.rl.group_size
+        self.num_episodes = c.rl.tasks_per_iter * c.rl.group_size
+
+    # ----- policy, mesh, optimisers ---------------------------------------------------------
+    def _init_policy(self, c: ml_collections.ConfigDict) -> None:
+        if c.model.preset == "hf":
+            from empg_jax.models import from_hf
+
+            model, _ = from_hf(c.model.hf_checkpoint, dtype=jnp.dtype(c.model.dtype))
+            if model.cfg.vocab_size < self.tokenizer.vocab_size:
+                raise config_lib.ConfigError(
+                    f"model vocabulary {model.cfg.vocab_size} < tokenizer "
+                    f"{self.tokenizer.vocab_size}"
+                )
+        else:
+            model = Transformer(model_config(c, self.tokenizer.vocab_size), rngs=nnx.Rngs(c.seed))
+        # The whole state: MoE router biases are Variables but not Params.
+        self.graphdef, params = nnx.split(model)
+        self.mesh = make_mesh(resolve_mesh_shape(c.mesh.shape, jax.device_count()))
+        self.init_params = shard_state(params, self.mesh)
+
+        # One step-params object for every split (`agents.make_rollout`); each split resets
+        # with its own params.
+        self._reset = {}
+        if self.host_envs is None:
+            self.step_params = self._params(c.env.train_split)
+            self.rollout_fn = make_rollout(
+                self.env,
+                self.builder,
+                self.graphdef,
+                horizon=self.horizon,
+                answer_len=c.agent.answer_len,
+                thinking=self.thinking,
+                top_k=c.agent.top_k,
+                group_size=self.group_size,
+            )
+        else:
+            self.sampler = make_sampler(
+                self.graphdef, max_new_tokens=c.agent.answer_len, top_k=c.agent.top_k
+            )
+        cosine = c.sft.schedule == "cosine"
+        self.sft_opt = make_optimizer(
+            c.sft.lr,
+            c.sft.weight_decay,
+            c.sft.grad_clip,
+            decay_steps=c.sft.steps if cosine else 0,
+            warmup_steps=c.sft.warmup_steps,
+        )
+        self.rl_opt = make_optimizer(c.rl.lr, c.rl.weight_decay, c.rl.grad_clip)
+        self._sft_step = None
+        self._rl_step = None
+
+    # ----- helpers -------------------------------------------------------------------------
+    def _params(self, split: str):
+        return self.env.default_params(split).replace(horizon=self.horizon)
+
+    def reset(self, split: str, task_ids: np.ndarray):
+        if split not in self._reset:
+            p = self._params(split)
+            self._reset[split] = jax.jit(lambda t, p=p: reset_episodes(self.env, p, t))
+        return self._reset[split](jnp.asarray(task_ids, jnp.int32))
+
+    def num_tasks(self, split: str) -> int:
+        if self.host_envs is not None:
+            return int(getattr(self.host_envs[split], "num_tasks", 1 << 20))
+        return int(self._params(split).num_tasks)
+
+    def batch_sharding(self, batch: Any):
+        """Every array with a leading batch axis on the `data` mesh axis; scalars replicated."""
+
+        def spec(x):
+            if np.ndim(x) == 0:
+                return NamedSharding(self.mesh, PartitionSpec())
+            names = ("batch",) + (None,) * (np.ndim(x) - 1)
+            return NamedSharding(
+                self.mesh, logical_to_spec(names, dict(self.mesh.shape), np.shape(x))
+            )
+
+        return jax.tree.map(spec, batch)
+
+    def new_state(self, params, phase: str, key, with_ref: bool | None = None) -> TrainState:
+        opt = self.sft_opt if phase == "sft" else self.rl_opt
+        if with_ref is None:
+            with_ref = phase == "rl" and self.config.rl.kl_coef > 0
+        init = jax.jit(lambda p, k: create_state(p, opt, k, with_ref))
+        return init(params, key)
+
+    def sft_step(self, state: TrainState, batch: SFTBatch):
+        if self._sft_step is None:
+            self._sft_step = jit_sft_step(
+                self.graphdef,
+                self.sft_opt,
+                self.sft_options,
+                jax.tree.map(lambda x: x.sharding, state),
+                self.batch_sharding(batch),
+            )
+        return self._sft_step(state, batch)
+
+    def rl_step(self, state: TrainState, batch: Rollout):
+        if self._rl_step is None:
+            self._rl_step = jit_rl_update(
+                self.graphdef,
+                self.rl_opt,
+                self.rl_options,
+                jax.tree.map(lambda x: x.sharding, state),
+                self.batch_sharding(batch),
+            )
+        return self._rl_step(state, batch)
+
+    # ----- data ----------------------------------------------------------------------------
+    def demonstration_rows(self, key) -> SFTBatch:
+        """Valid rows of noisy oracle demonstrations on the train split (host arrays)."""
+        c = self.config
+        n = c.sft.demo_episodes
+        task_ids = jax.random.randint(key, (n,), 0, self.num_tasks(c.env.train_split))
+        state, obs = self.reset(c.env.train_split, task_ids)
+        demo = jax.jit(
+            lambda k, s, o, t: demonstrations(
+                self.env,
+                self.builder,
+                k,
+                s,
+                o,
+                self.step_params,
+                t,
+                horizon=self.horizon,
+                answer_len=c.agent.answer_len,
+                thinking=self.thinking,
+                noise=c.sft.noise,
+            )
+        )
+        return demonstration_rows(demo(jax.random.fold_in(key, 1), state, obs, task_ids))
+
+    def play(self, params, key, split: str, task_ids: np.ndarray, temperature: float) -> Rollout:
+        """Episodes of the tasks `task_ids` of `split` (groups of `rl.group_size` adjacent)."""
+        c = self.config
+        if self.host_envs is not None:
+            return host_rollout(
+                self.host_envs[split],
+                self.builder,
+                self.sampler,
+                params,
+                key,
+                np.asarray(task_ids),
+                horizon=self.horizon,
+                answer_len=c.agent.answer_len,
+                thinking=self.thinking,
+                temperature=float(temperature),
+                group_size=self.group_size,
+            )
+        # Evaluation keys are host arrays, training keys derive from the sharded state: one
+        # placement for both, so the rollout compiles once.
+        key = jax.device_put(key, NamedSharding(self.mesh, PartitionSpec()))
+        state, obs = self.reset(split, task_ids)
+        return self.rollout_fn(
+            params,
+            key,
+            state,
+            obs,
+            self.step_params,
+            jnp.asarray(task_ids, jnp.int32),
+            jnp.float32(temperature),
+        )
