@@ -19,12 +19,12 @@ WORKERS ?= 2
 .PHONY: install run test test-quick notebooks bench lint clean help
 
 help:
-	@echo "make run         - SFT + EMPG RL on household, end to end on CPU (table, plots, checkpoint)"
+	@echo "make run         - the default experiment end to end on CPU (table, plots, checkpoint)"
 	@echo "make test        - the whole test suite (8 simulated CPU devices)"
 	@echo "make test-quick  - the suite without tests marked slow"
 	@echo "make notebooks   - execute analysis/*.py notebooks into .ipynb + PNG figures"
 	@echo "make bench       - all benchmarks (experiments/bench_*.py)"
-	@echo "make lint        - ruff"
+	@echo "make lint        - ruff and the import-layer contract (.importlinter)"
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,9 +39,10 @@ $(STAMP): setup.py | $(VENV)/bin/python
 install: $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m experiments.default_experiment --workdir=runs/default
+	$(PY) -m experiments.train --config=configs/default.py --workdir=runs/default
 
 test: $(STAMP)
+	PYTHONPATH=. $(VENV)/bin/lint-imports --no-cache
 	$(PY) -m pytest -n $(WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS)
 
 test-quick: $(STAMP)
@@ -55,6 +56,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	PYTHONPATH=. $(VENV)/bin/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis runs

@@ -1,7 +1,8 @@
 """empg_jax: Entropy-Modulated Policy Gradients and the systems around it, in JAX.
 
-Every dependency is pinned exactly (the tested set of ../shared/spec/stack.md §2) so that a fresh
-virtual environment resolves without backtracking.
+Every dependency is pinned exactly (a tested set) so that a fresh virtual environment resolves
+without backtracking. Only the library `empg_jax` is installed; `experiments/` (entry points) and
+`configs/` run from the repository root.
 """
 
 from setuptools import find_packages, setup
@@ -37,6 +38,8 @@ EXTRAS = {
         "pytest-xdist==3.8.0",
         "hypothesis==6.170.15",
         "ruff==0.17.5",
+        # `make lint` / `make test` check the layering contract in .importlinter.
+        "import-linter==2.17",
         # `make notebooks` executes the jupytext notebooks into .ipynb files.
         "nbclient==0.11.0",
         "nbformat==5.11.1",
@@ -58,9 +61,7 @@ setup(
     description="Entropy-Modulated Policy Gradients for long-horizon LLM agents, in JAX",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
-    packages=find_packages(
-        include=["empg_jax", "empg_jax.*", "experiments", "configs", "configs.*"]
-    ),
+    packages=find_packages(include=["empg_jax", "empg_jax.*"]),
     python_requires=">=3.11",
     install_requires=CORE,
     extras_require=EXTRAS,

@@ -11,18 +11,20 @@ and the best time per call.
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import os
 import pathlib
 import statistics
+import sys
 import time
 
 import jax
 import jax.numpy as jnp
+from absl import flags
 
 from empg_jax import losses
+from experiments import _cli
 
 TASKS, GROUP, STEPS, TOKENS = 16, 8, 50, 256
 
@@ -122,14 +124,16 @@ def time_call(fn, args, repeats: int) -> tuple[float, float]:
     return statistics.median(times), min(times)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=20, help="timed calls per function")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", type=pathlib.Path, default=None, help="also write results here")
-    args = parser.parse_args()
+FLAGS = flags.FlagValues()
+flags.DEFINE_integer("repeats", 20, "timed calls per function", flag_values=FLAGS)
+flags.DEFINE_integer("seed", 0, "random seed", flag_values=FLAGS)
+flags.DEFINE_string("json", None, "also write the results to this file", flag_values=FLAGS)
+
+
+def _main() -> None:
+    args = FLAGS
     if args.repeats < 1:
-        raise ValueError(f"--repeats must be >= 1, got {args.repeats}")
+        raise _cli.UsageError(f"--repeats must be >= 1, got {args.repeats}")
 
     device = jax.devices()[0]
     batch = make_batch(jax.random.key(args.seed))
@@ -152,14 +156,19 @@ def main() -> None:
     for r in rows:
         print(f"| `{r['function']}` | {r['shape']} | {r['median_ms']:.3f} | {r['best_ms']:.3f} |")
     if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
+        out = pathlib.Path(args.json)
+        out.parent.mkdir(parents=True, exist_ok=True)
         payload = {
             "device": f"{device.platform} ({device.device_kind})",
             "load": load,
             "rows": rows,
         }
-        args.json.write_text(json.dumps(payload, indent=2))
+        out.write_text(json.dumps(payload, indent=2))
+
+
+def main(argv: list[str] | None = None) -> int:
+    return _cli.run(_main, FLAGS, argv)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -19,19 +19,21 @@ implementation computes every expert, so its MFU counts only the routed experts'
 
 from __future__ import annotations
 
-import argparse
 import functools
 import os
 import statistics
+import sys
 import time
 
 import jax
 import jax.numpy as jnp
 import optax
+from absl import flags
 from flax import nnx
 
 from empg_jax import models
 from empg_jax.ops import token_log_probs
+from experiments import _cli
 
 SHAPES = {
     "tiny": models.tiny_config,
@@ -127,20 +129,24 @@ def bench_shape(name: str, args) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--shapes", default="tiny,small,small-moe,small-moe-ragged")
-    parser.add_argument("--batch", type=int, default=16, help="train batch (sequences)")
-    parser.add_argument("--seq", type=int, default=128, help="train sequence length")
-    parser.add_argument("--decode-batch", type=int, default=32)
-    parser.add_argument("--prompt", type=int, default=32, help="decode prompt length")
-    parser.add_argument("--new-tokens", type=int, default=64, help="decode tokens per row")
-    parser.add_argument("--reps", type=int, default=7, help="timed repetitions (median)")
-    parser.add_argument("--matmul", type=int, default=2048, help="peak-matmul size n")
-    args = parser.parse_args()
+FLAGS = flags.FlagValues()
+flags.DEFINE_string(
+    "shapes", "tiny,small,small-moe,small-moe-ragged", "model shapes", flag_values=FLAGS
+)
+flags.DEFINE_integer("batch", 16, "train batch (sequences)", flag_values=FLAGS)
+flags.DEFINE_integer("seq", 128, "train sequence length", flag_values=FLAGS)
+flags.DEFINE_integer("decode_batch", 32, "decode batch (rows)", flag_values=FLAGS)
+flags.DEFINE_integer("prompt", 32, "decode prompt length", flag_values=FLAGS)
+flags.DEFINE_integer("new_tokens", 64, "decode tokens per row", flag_values=FLAGS)
+flags.DEFINE_integer("reps", 7, "timed repetitions (median)", flag_values=FLAGS)
+flags.DEFINE_integer("matmul", 2048, "peak-matmul size n", flag_values=FLAGS)
+
+
+def _main() -> None:
+    args = FLAGS
     for name in args.shapes.split(","):
         if name not in SHAPES:
-            raise ValueError(f"unknown shape {name!r}; choose from {sorted(SHAPES)}")
+            raise _cli.UsageError(f"unknown shape {name!r}; choose from {sorted(SHAPES)}")
 
     print(f"jax {jax.__version__}, devices {jax.devices()}, cpus {os.cpu_count()}", flush=True)
     peak = matmul_peak(args.matmul, args.reps)
@@ -160,5 +166,9 @@ def main() -> None:
         )
 
 
+def main(argv: list[str] | None = None) -> int:
+    return _cli.run(_main, FLAGS, argv)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -12,14 +12,16 @@ logits themselves, which every implementation receives) and the outputs.
 
 from __future__ import annotations
 
-import argparse
 import statistics
+import sys
 import time
 
 import jax
 import jax.numpy as jnp
+from absl import flags
 
 from empg_jax import ops
+from experiments import _cli
 
 
 def naive_entropy(logits):
@@ -98,21 +100,27 @@ def format_table(results: list[dict], rows: int, vocab: int) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=4096)
-    parser.add_argument("--vocab", type=int, default=151_936)
-    parser.add_argument("--chunk-sizes", type=int, nargs="+", default=[256, 1024])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    if args.rows <= 0 or args.vocab <= 1 or args.repeats <= 0:
-        parser.error("--rows and --repeats must be positive and --vocab at least 2")
-    print(f"[bench_ops] N={args.rows} V={args.vocab} repeats={args.repeats}", flush=True)
-    results = run(args.rows, args.vocab, args.chunk_sizes, args.repeats, args.seed)
-    print(format_table(results, args.rows, args.vocab))
+FLAGS = flags.FlagValues()
+flags.DEFINE_integer("rows", 4096, "rows of logits", flag_values=FLAGS)
+flags.DEFINE_integer("vocab", 151_936, "vocabulary size (Qwen2.5: 151,936)", flag_values=FLAGS)
+flags.DEFINE_list("chunk_sizes", ["256", "1024"], "chunk sizes to compare", flag_values=FLAGS)
+flags.DEFINE_integer("repeats", 5, "timed calls per case", flag_values=FLAGS)
+flags.DEFINE_integer("seed", 0, "random seed", flag_values=FLAGS)
+
+
+def _main() -> int:
+    if FLAGS.rows <= 0 or FLAGS.vocab <= 1 or FLAGS.repeats <= 0:
+        raise _cli.UsageError("--rows and --repeats must be positive and --vocab at least 2")
+    chunks = [int(x) for x in FLAGS.chunk_sizes]
+    print(f"[bench_ops] N={FLAGS.rows} V={FLAGS.vocab} repeats={FLAGS.repeats}", flush=True)
+    results = run(FLAGS.rows, FLAGS.vocab, chunks, FLAGS.repeats, FLAGS.seed)
+    print(format_table(results, FLAGS.rows, FLAGS.vocab))
     return 0
 
 
+def main(argv: list[str] | None = None) -> int:
+    return _cli.run(_main, FLAGS, argv)
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

@@ -3,35 +3,37 @@
     python -m experiments.eval --workdir=runs/x [--split=valid_unseen] [--step=N]
         [--num_tasks=K] [--temperature=T] [--env_module=my.package.envs]
 
-Loads `RUN/config.json` (written by `training.train`), restores the latest checkpoint (or the one
-of global step N: SFT steps plus RL iterations), plays tasks 0..K-1 of each split (default: the
-config's `env.eval_splits`, `eval.num_tasks` tasks at `eval.temperature`, with the trainer's
-evaluation key, so the final checkpoint reproduces the run's "after" numbers), prints a table and
-writes `RUN/eval_<split>_<step>.json`. `--env_module` imports a module first, for runs on an
-environment registered outside the library (`empg_jax.envs.register`). Problems (no such run,
-checkpoint or split) are reported on one line and exit with status 1.
+Loads `RUN/config.json` (written by `experiments.train`), restores the policy parameters of the
+latest checkpoint (or of global step N: SFT steps plus RL iterations), plays tasks 0..K-1 of each
+split (default: the config's `env.eval_splits`, `eval.num_tasks` tasks at `eval.temperature`,
+with the trainer's evaluation key, so the final checkpoint reproduces the run's "after"
+numbers), prints a table and writes `RUN/eval_<split>_<step>.json`. `--env_module` imports a
+module first, for runs on an environment registered outside the library. A user error (no such
+run, checkpoint or split) is one line and exit status 2.
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
+import math
 import sys
 from pathlib import Path
 
+from absl import flags
 
-def _parse(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--workdir", required=True, help="run folder of experiments.train")
-    ap.add_argument("--split", default=None, help="one split (default: env.eval_splits)")
-    ap.add_argument("--step", type=int, default=None, help="checkpoint step (default: latest)")
-    ap.add_argument("--num_tasks", type=int, default=None, help="tasks (default: eval.num_tasks)")
-    ap.add_argument("--temperature", type=float, default=None, help="default: eval.temperature")
-    ap.add_argument(
-        "--env_module", action="append", default=[], help="module that registers an environment"
-    )
-    return ap.parse_args(argv)
+from experiments import _cli
+
+FLAGS = flags.FlagValues()
+flags.DEFINE_string("workdir", None, "run folder of experiments.train", flag_values=FLAGS)
+flags.DEFINE_string("split", None, "one split (default: env.eval_splits)", flag_values=FLAGS)
+flags.DEFINE_integer("step", None, "checkpoint step (default: latest)", flag_values=FLAGS)
+flags.DEFINE_integer("num_tasks", None, "tasks (default: eval.num_tasks)", flag_values=FLAGS)
+flags.DEFINE_float("temperature", None, "default: eval.temperature; 0 is greedy", flag_values=FLAGS)
+flags.DEFINE_multi_string(
+    "env_module", [], "module that registers an environment", flag_values=FLAGS
+)
+_cli.required(FLAGS, "workdir")
 
 
 def table(results: dict[str, dict[str, float]], task_types) -> str:
@@ -45,33 +47,48 @@ def table(results: dict[str, dict[str, float]], task_types) -> str:
     return "\n".join(lines)
 
 
-def run(args: argparse.Namespace) -> int:
-    workdir = Path(args.workdir)
+def _main() -> int:
+    workdir = Path(FLAGS.workdir)
     if not workdir.is_dir():
-        raise ValueError(f"workdir {workdir} does not exist")
+        raise _cli.UsageError(f"workdir {workdir} does not exist")
     if not (workdir / "config.json").is_file():
-        raise ValueError(f"{workdir} has no config.json (not a run of experiments.train)")
-    if args.num_tasks is not None and args.num_tasks <= 0:
-        raise ValueError(f"--num_tasks={args.num_tasks} must be positive")
-    for module in args.env_module:
-        importlib.import_module(module)
+        raise _cli.UsageError(f"{workdir} has no config.json (not a run of experiments.train)")
+    if FLAGS.num_tasks is not None and FLAGS.num_tasks <= 0:
+        raise _cli.UsageError(f"--num_tasks={FLAGS.num_tasks} must be positive")
+    t = FLAGS.temperature
+    if t is not None and not (math.isfinite(t) and t >= 0):
+        raise _cli.UsageError(f"--temperature={t} must be a finite number >= 0 (0: greedy)")
+    for module in FLAGS.env_module:
+        try:
+            importlib.import_module(module)
+        except ImportError as e:
+            raise _cli.UsageError(f"--env_module={module}: {e}") from None
 
     import jax
 
+    from empg_jax import envs
     from empg_jax.training import config as config_lib
     from empg_jax.training import evaluate, load_params
 
     config = config_lib.from_json(workdir / "config.json")
-    if args.split is not None:
-        config.env.eval_splits = (args.split,)  # validated with the environment's splits
-    if args.temperature is not None:
-        config.eval.temperature = float(args.temperature)
-    exp, params, meta = load_params(config, workdir, args.step)
+    if config.env.name not in envs.names() and not FLAGS.env_module:
+        raise _cli.UsageError(
+            f"env.name={config.env.name!r} is not registered; pass --env_module=<module that "
+            "registers it>"
+        )
+    if FLAGS.split is not None:
+        config.env.eval_splits = (FLAGS.split,)  # validated with the environment's splits
+    if t is not None:
+        config.eval.temperature = float(t)
+    try:
+        exp, params, meta = load_params(config, workdir, FLAGS.step)
+    except ValueError as e:
+        raise _cli.UsageError(str(e)) from None
     step = meta["global_step"]
     key = jax.random.split(jax.random.PRNGKey(config.seed), 4)[3]  # the trainer's eval key
     results = {}
     for split in config.env.eval_splits:
-        res = evaluate(exp, params, split, key, args.num_tasks)
+        res = evaluate(exp, params, split, key, FLAGS.num_tasks)
         results[split] = res
         out = {
             "workdir": str(workdir),
@@ -94,16 +111,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parse(argv)
-    try:
-        return run(args)
-    except ValueError as e:  # training.ConfigError included
-        msg = str(e)
-        if msg.startswith("env.name=") and not args.env_module:
-            msg += "; pass --env_module=<module that registers it>"
-        print(f"error: {msg}", file=sys.stderr)
-        return 1
+    """Runs with `argv` (default: the process's arguments); returns the exit status."""
+    return _cli.run(_main, FLAGS, argv)
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    sys.exit(main())

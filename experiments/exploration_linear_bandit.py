@@ -10,12 +10,13 @@ hypermodel on the same bandit. Prints the tables and the pass criteria, writes t
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 import jax
 import matplotlib
 import numpy as np
-from absl import app
+from absl import flags
 from ml_collections import config_flags
 
 from empg_jax.exploration import bandits
@@ -24,7 +25,13 @@ from empg_jax.exploration import hyperagent as ha
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-_CONFIG = config_flags.DEFINE_config_file("config", "configs/exploration/linear_bandit.py")
+from experiments import _cli
+
+FLAGS = flags.FlagValues()
+DEFAULT_CONFIG = "configs/exploration/linear_bandit.py"
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, f"config file (default {DEFAULT_CONFIG})", flag_values=FLAGS
+)
 
 
 def parse_agents(entries) -> tuple[tuple[str, int], ...]:
@@ -179,7 +186,7 @@ def plot(config, curves: dict, neural_curves: dict) -> None:
     print(f"\nwrote {config.figure}")
 
 
-def main(_) -> None:
+def _main() -> None:
     config = _CONFIG.value
     rows, curves = linear_part(config)
     checks = check_linear(config, rows)
@@ -201,5 +208,9 @@ def main(_) -> None:
     plot(config, curves, neural_curves)
 
 
+def main(argv: list[str] | None = None) -> int:
+    return _cli.run(_main, FLAGS, argv, default_config=DEFAULT_CONFIG)
+
+
 if __name__ == "__main__":
-    app.run(main)
+    sys.exit(main())

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 
 import jax
 import jax.numpy as jnp
 import matplotlib
 import numpy as np
-from absl import app
+from absl import flags
 from ml_collections import config_flags
 
 from empg_jax.exploration import random_projection as rp
@@ -25,7 +26,13 @@ from empg_jax.exploration import random_projection as rp
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-_CONFIG = config_flags.DEFINE_config_file("config", "configs/exploration/random_projection.py")
+from experiments import _cli
+
+FLAGS = flags.FlagValues()
+DEFAULT_CONFIG = "configs/exploration/random_projection.py"
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, f"config file (default {DEFAULT_CONFIG})", flag_values=FLAGS
+)
 
 
 def failure_vs_m(config, key) -> dict[str, np.ndarray]:
@@ -126,7 +133,7 @@ def matrix_version(config, key) -> np.ndarray:
     return dev
 
 
-def main(_) -> None:
+def _main() -> None:
     config = _CONFIG.value
     key = jax.random.key(config.seed)
     start = time.time()
@@ -218,5 +225,9 @@ def main(_) -> None:
     print(f"wrote {config.figure}")
 
 
+def main(argv: list[str] | None = None) -> int:
+    return _cli.run(_main, FLAGS, argv, default_config=DEFAULT_CONFIG)
+
+
 if __name__ == "__main__":
-    app.run(main)
+    sys.exit(main())

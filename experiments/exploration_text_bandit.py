@@ -9,12 +9,13 @@ transformer features; prints the cumulative-regret table and writes the regret c
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 import jax
 import matplotlib
 import numpy as np
-from absl import app
+from absl import flags
 from ml_collections import config_flags
 
 from empg_jax.exploration import bandits
@@ -23,10 +24,16 @@ from empg_jax.exploration import text_bandit as tb
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-_CONFIG = config_flags.DEFINE_config_file("config", "configs/exploration/text_bandit.py")
+from experiments import _cli
+
+FLAGS = flags.FlagValues()
+DEFAULT_CONFIG = "configs/exploration/text_bandit.py"
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, f"config file (default {DEFAULT_CONFIG})", flag_values=FLAGS
+)
 
 
-def main(_) -> None:
+def _main() -> None:
     config = _CONFIG.value
     start = time.time()
     streams = []
@@ -84,5 +91,9 @@ def main(_) -> None:
     print(f"wrote {config.figure}  (total {time.time() - start:.0f}s)")
 
 
+def main(argv: list[str] | None = None) -> int:
+    return _cli.run(_main, FLAGS, argv, default_config=DEFAULT_CONFIG)
+
+
 if __name__ == "__main__":
-    app.run(main)
+    sys.exit(main())

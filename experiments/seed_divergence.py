@@ -9,12 +9,13 @@ worst per-state KL, and writes return and KL curves.
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 import jax
 import matplotlib
 import numpy as np
-from absl import app
+from absl import flags
 from ml_collections import config_flags
 
 from empg_jax.exploration import divergence_experiment as dx
@@ -22,7 +23,13 @@ from empg_jax.exploration import divergence_experiment as dx
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-_CONFIG = config_flags.DEFINE_config_file("config", "configs/exploration/divergence.py")
+from experiments import _cli
+
+FLAGS = flags.FlagValues()
+DEFAULT_CONFIG = "configs/exploration/divergence.py"
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, f"config file (default {DEFAULT_CONFIG})", flag_values=FLAGS
+)
 
 
 def parse_arm(spec: str) -> tuple[str, bool, float, float, bool]:
@@ -105,8 +112,7 @@ def plot(results: dict, config, path: str) -> None:
     plt.close(fig)
 
 
-def main(argv) -> None:
-    del argv
+def _main() -> None:
     config = _CONFIG.value
     results = run(config)
     print(table(results, config.final_window))
@@ -114,5 +120,9 @@ def main(argv) -> None:
     print(f"[divergence] figure: {config.figure}")
 
 
+def main(argv: list[str] | None = None) -> int:
+    return _cli.run(_main, FLAGS, argv, default_config=DEFAULT_CONFIG)
+
+
 if __name__ == "__main__":
-    app.run(main)
+    sys.exit(main())

@@ -9,12 +9,13 @@ Spec: `seed-systems.md` (d). Prints a table (mean ± std over seeds) and writes 
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 import jax
 import matplotlib
 import numpy as np
-from absl import app
+from absl import flags
 from ml_collections import config_flags
 
 from empg_jax.exploration import radar
@@ -22,7 +23,13 @@ from empg_jax.exploration import radar
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-_CONFIG = config_flags.DEFINE_config_file("config", "configs/exploration/radar.py")
+from experiments import _cli
+
+FLAGS = flags.FlagValues()
+DEFAULT_CONFIG = "configs/exploration/radar.py"
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, f"config file (default {DEFAULT_CONFIG})", flag_values=FLAGS
+)
 
 
 def run(config) -> dict:
@@ -103,8 +110,7 @@ def plot(results: dict, config, path: str) -> None:
     plt.close(fig)
 
 
-def main(argv) -> None:
-    del argv
+def _main() -> None:
     config = _CONFIG.value
     results = run(config)
     print(table(results))
@@ -112,5 +118,9 @@ def main(argv) -> None:
     print(f"[radar] figure: {config.figure}")
 
 
+def main(argv: list[str] | None = None) -> int:
+    return _cli.run(_main, FLAGS, argv, default_config=DEFAULT_CONFIG)
+
+
 if __name__ == "__main__":
-    app.run(main)
+    sys.exit(main())

@@ -1,47 +1,55 @@
-"""Train an agent: `python -m experiments.train --config=configs/household/grpo_empg.py
---config.seed=1 --workdir=runs/x` (any `--config.<field>=value` override; resumes automatically)."""
+"""Train an agent: SFT then RL, with evaluation, metrics, plots and checkpoints.
+
+    python -m experiments.train --config=configs/default.py --workdir=runs/default
+    python -m experiments.train --config=configs/household/grpo_empg.py \\
+        --config.seed=1 --config.rl.empg.zeta=0.05 --workdir=runs/x
+
+Any `--config.<field>=value` overrides the config file. Re-running with the same workdir resumes
+from its latest checkpoint. At the end it prints the before/after success table and writes
+`results.md` and `training_curves.png` beside `metrics.jsonl`, `config.json` and `checkpoints/`.
+"""
 
 from __future__ import annotations
 
-import re
 import sys
+from pathlib import Path
 
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
-_CONFIG = config_flags.DEFINE_config_file("config", None, "configs/<env>/<algo>.py[:variant]")
-_WORKDIR = flags.DEFINE_string("workdir", None, "run folder (metrics, checkpoints)")
-flags.mark_flags_as_required(["config", "workdir"])
+from experiments import _cli
+
+FLAGS = flags.FlagValues()
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "configs/<env>/<algo>.py[:variant]", flag_values=FLAGS
+)
+flags.DEFINE_string("workdir", None, "run folder (metrics, checkpoints, report)", flag_values=FLAGS)
+_cli.required(FLAGS, "config", "workdir")
 
 
-def main(argv):
-    del argv
-    from empg_jax.training import ConfigError, train
+def _main() -> int:
+    from empg_jax.training import train
+    from empg_jax.training.report import plot_curves, results_table
 
-    try:
-        summary = train(_CONFIG.value, _WORKDIR.value)
-    except ConfigError as e:  # one line per problem, no traceback
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print({"before": summary["before"], "after": summary["after"]})
+    workdir = Path(FLAGS.workdir)
+    config = _CONFIG.value
+    summary = train(config, workdir)
+    env = summary["experiment"].env
+    task_types = getattr(env, "active_task_types", env.task_types)
+    text = results_table(
+        summary["before"] or {}, summary["after"], task_types, config.eval.temperature
+    )
+    print(text)
+    (workdir / "results.md").write_text(text + "\n")
+    plot_curves(workdir / "metrics.jsonl", workdir / "training_curves.png")
+    print(f"[train] report: {workdir / 'results.md'}, {workdir / 'training_curves.png'}")
     return 0
 
 
-def parse_flags(argv):
-    """absl flag parsing with one-line errors (config_flags raises raw KeyErrors for unknown
-    override fields)."""
-    try:
-        return flags.FLAGS(argv)
-    except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as e:
-        text = " ".join(str(e).replace("\\n", " ").replace("\\'", "'").split())
-        guess = re.search(r'Did you mean "(\w+)" instead of "(\w+)"', text)
-        if guess:
-            text = f"unknown config field {guess[2]!r} (did you mean {guess[1]!r}?)"
-        elif isinstance(e, KeyError | AttributeError):
-            text = "unknown config field '" + text.strip("'\"") + "'"
-        print(f"error: bad flag: {text}", file=sys.stderr)
-        sys.exit(1)
+def main(argv: list[str] | None = None) -> int:
+    """Runs with `argv` (default: the process's arguments); returns the exit status."""
+    return _cli.run(_main, FLAGS, argv)
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=parse_flags)
+    sys.exit(main())

@@ -101,9 +101,9 @@ def test_shipped_configs_validate(env, algo, variant, tmp_path):
 
 
 def test_default_experiment_config_validates():
-    from experiments.default_experiment import cpu_experiment_config
+    from configs import default
 
-    c = cpu_experiment_config()
+    c = default.get_config()
     validate(c)
     exp = Experiment(c)  # the prompt budget holds the slice's longest prompt
     assert exp.env.active_task_types == ("pick_and_place",)
@@ -152,7 +152,33 @@ def _train_cli(tmp_path, *overrides):
 )
 def test_train_cli_bad_override_is_one_line(tmp_path, override, message):
     out = _train_cli(tmp_path, override)
-    assert out.returncode == 1
+    assert out.returncode == 2
     assert out.stderr.strip().splitlines()[-1] == message
     assert "Traceback" not in out.stderr
     assert not (tmp_path / "run").exists()  # nothing is written before validation passes
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--config.rl.lr=nan"], "error: rl.lr=nan must be a finite number"),
+        (["--rl-iteration", "3"], "error: bad flag: Unknown command line flag 'rl-iteration'"),
+        (["--workdirr=y"], "error: bad flag: Unknown command line flag 'workdirr'"),
+    ],
+)
+def test_train_cli_typos_are_one_line_and_start_nothing(tmp_path, args, message):
+    out = _train_cli(tmp_path, *args)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    assert out.stderr.strip().splitlines()[-1].startswith(message), out.stderr
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_train_cli_missing_config_file_is_one_line(tmp_path):
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8")
+    cmd = [sys.executable, "-m", "experiments.train", "--config=configs/nope.py", "--workdir=x"]
+    out = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: bad flag:") and "configs/nope.py" in last, last

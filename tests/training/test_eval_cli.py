@@ -75,19 +75,19 @@ def test_eval_reproduces_the_trainers_evaluations(run, capsys):
 )
 def test_eval_errors_on_a_run(run, capsys, args, message):
     workdir, _ = run
-    assert eval_cli.main([f"--workdir={workdir}", *args]) == 1
+    assert eval_cli.main([f"--workdir={workdir}", *args]) == 2
     assert capsys.readouterr().err.strip() == message.format(w=workdir)
 
 
 def test_eval_errors_without_a_run(tmp_path, capsys):
-    assert eval_cli.main([f"--workdir={tmp_path / 'nope'}"]) == 1
+    assert eval_cli.main([f"--workdir={tmp_path / 'nope'}"]) == 2
     assert capsys.readouterr().err.strip() == f"error: workdir {tmp_path / 'nope'} does not exist"
-    assert eval_cli.main([f"--workdir={tmp_path}"]) == 1
+    assert eval_cli.main([f"--workdir={tmp_path}"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"error: {tmp_path} has no config.json (not a run of experiments.train)"
     c = toy_config()
     (tmp_path / "config.json").write_text(c.to_json_best_effort())
-    assert eval_cli.main([f"--workdir={tmp_path}", "--env_module=tests.agents.toy_env"]) == 1
+    assert eval_cli.main([f"--workdir={tmp_path}", "--env_module=tests.agents.toy_env"]) == 2
     assert capsys.readouterr().err.strip() == f"error: no checkpoint under {tmp_path}/checkpoints"
 
 
@@ -104,7 +104,26 @@ def test_eval_cli_subprocess_names_the_missing_environment(tmp_path):
         text=True,
         timeout=120,
     )
-    assert out.returncode == 1 and "Traceback" not in out.stderr
-    last = out.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: env.name='toy_rooms' is not one of (")
-    assert last.endswith("; pass --env_module=<module that registers it>")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines()[-1] == (
+        "error: env.name='toy_rooms' is not registered; pass --env_module=<module that "
+        "registers it>"
+    )
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--workdir=x", "--num_tasks=0"], "error: --num_tasks=0 must be positive"),
+        (["--workdir=x", "--temperature=nan"], "must be a finite number >= 0 (0: greedy)"),
+        (["--workdir=x", "--tempreature=1"], "error: bad flag: Unknown command line flag"),
+        ([], "error: --workdir is required"),
+    ],
+)
+def test_eval_bad_flags_are_one_line(tmp_path, capsys, args, message):
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "config.json").write_text("{}")
+    args = [a.replace("--workdir=x", f"--workdir={tmp_path / 'x'}") for a in args]
+    assert eval_cli.main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
