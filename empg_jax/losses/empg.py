@@ -51,6 +51,10 @@ def empg_advantages(
     Degenerate batches stay finite: equal entropies give H~ = 0 and g = 1; a batch with no valid
     row gives zeros. Invalid rows get advantage 0 and zero aux values.
 
+    Dtypes: the computation runs in at least float32 (`eps` = 1e-8 underflows to 0 in float16,
+    where equal entropies would give 0/0), so bfloat16, float16 and float32 inputs all give
+    float32 outputs; float64 inputs (with x64 enabled) give float64.
+
     Args:
       step_entropy: H_s, the mean old-policy token entropy of each step's generated tokens, `[S]`.
       trajectory_advantage: A^(i) of the step's trajectory (e.g. the GRPO z-score), `[S]`.
@@ -77,7 +81,9 @@ def empg_advantages(
     chex.assert_equal_shape([step_entropy, trajectory_advantage, next_step])
     num_steps = step_entropy.shape[0]
     valid = as_mask(where, step_entropy.shape)
-    dtype = jnp.result_type(step_entropy.dtype, trajectory_advantage.dtype)
+    dtype = jnp.promote_types(
+        jnp.result_type(step_entropy.dtype, trajectory_advantage.dtype), jnp.float32
+    )
     entropy = step_entropy.astype(dtype)
 
     any_valid = jnp.any(valid)

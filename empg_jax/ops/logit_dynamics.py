@@ -22,7 +22,9 @@ from empg_jax.ops.distributions import log_softmax
 Array = jax.Array
 
 
-def _check(logits: Array, action: Array) -> Array:
+def _check(logits: Array, action: Array | int) -> Array:
+    # A Python int or NumPy integer is the first thing a notebook user passes: accept it.
+    action = jnp.asarray(action)
     chex.assert_type(logits, float)
     chex.assert_type(action, int)
     chex.assert_rank(logits, jnp.ndim(action) + 1)
@@ -31,7 +33,10 @@ def _check(logits: Array, action: Array) -> Array:
 
 
 def logit_update(
-    logits: Array, action: Array, advantage: Array | float = 1.0, learning_rate: Array | float = 1.0
+    logits: Array,
+    action: Array | int,
+    advantage: Array | float = 1.0,
+    learning_rate: Array | float = 1.0,
 ) -> Array:
     r"""The logit-space policy-gradient step :math:`\Delta z = \eta A (e_c - \mathrm{softmax}(z))`.
 
@@ -40,7 +45,7 @@ def logit_update(
 
     Args:
       logits: `[..., V]` logits, any float dtype; `-inf` entries get a zero update.
-      action: `[...]` integer chosen action c.
+      action: `[...]` integer chosen action c (a JAX or NumPy array, or a Python int).
       advantage: advantage A, broadcastable to `[...]`.
       learning_rate: η, broadcastable to `[...]`.
 
@@ -57,7 +62,10 @@ def logit_update(
 
 
 def logit_update_norm(
-    logits: Array, action: Array, advantage: Array | float = 1.0, learning_rate: Array | float = 1.0
+    logits: Array,
+    action: Array | int,
+    advantage: Array | float = 1.0,
+    learning_rate: Array | float = 1.0,
 ) -> Array:
     r"""Euclidean norm of the softmax policy-gradient logit step, from the closed form.
 
@@ -70,7 +78,7 @@ def logit_update_norm(
 
     Args:
       logits: `[..., V]` logits, any float dtype.
-      action: `[...]` integer chosen action c.
+      action: `[...]` integer chosen action c (a JAX or NumPy array, or a Python int).
       advantage: advantage A, broadcastable to `[...]`.
       learning_rate: η, broadcastable to `[...]`.
 

@@ -3,6 +3,7 @@
 import functools
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -261,3 +262,26 @@ def test_without_scaling_and_bonus_empg_is_the_zero_meaned_trajectory_advantage(
     adv, _ = _empg_plain_jit(entropy, traj_adv, next_step, valid)
     want = np.where(valid, traj_adv - traj_adv[valid].mean(), 0.0)
     np.testing.assert_allclose(adv, want, atol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [jnp.float16, jnp.bfloat16])
+def test_half_precision_inputs_stay_finite_and_come_out_float32(dtype):
+    """eps = 1e-8 is 0 in float16: equal entropies would give 0 / 0 if computed in the input
+    dtype. The computation runs in float32 and equals the float32 result of the same inputs."""
+    ent = jnp.asarray([0.7, 0.7, 0.7, 0.7], dtype)  # degenerate: max == min
+    adv = jnp.asarray([1.0, -1.0, 0.5, 0.0], dtype)
+    nxt = jnp.asarray([1, -1, 3, -1], jnp.int32)
+    out, aux = empg_advantages(ent, adv, nxt)
+    assert out.dtype == jnp.float32 and aux["g"].dtype == jnp.float32
+    assert bool(jnp.all(jnp.isfinite(out)))
+    rng = np.random.default_rng(0)
+    ent = rng.uniform(0, 3, 64)
+    adv = rng.normal(size=64)
+    nxt = np.where(rng.uniform(size=64) < 0.7, (np.arange(64) + 1) % 64, -1).astype(np.int32)
+    half, _ = empg_advantages(jnp.asarray(ent, dtype), jnp.asarray(adv, dtype), jnp.asarray(nxt))
+    full, _ = empg_advantages(
+        jnp.asarray(ent, dtype).astype(jnp.float32),
+        jnp.asarray(adv, dtype).astype(jnp.float32),
+        jnp.asarray(nxt),
+    )
+    np.testing.assert_allclose(np.asarray(half), np.asarray(full), rtol=1e-6, atol=1e-6)

@@ -200,3 +200,19 @@ def test_bad_inputs_fail_loudly():
         ops.logit_update_norm(z, jnp.zeros((4,), jnp.int32))
     with pytest.raises(AssertionError):
         ops.logit_update(z, jnp.zeros((3,), jnp.float32))
+
+
+def test_actions_may_be_python_or_numpy_integers():
+    """The first thing a notebook user types: a plain int (or a NumPy integer) as the action."""
+    z = jnp.asarray([1.0, 2.0, 0.5, -1.0])
+    want = ops.logit_update(z, jnp.asarray(1), 0.5, 0.1)
+    for action in (1, np.int64(1), np.asarray(1)):
+        np.testing.assert_allclose(ops.logit_update(z, action, 0.5, 0.1), want)
+        np.testing.assert_allclose(
+            ops.logit_update_norm(z, action, 0.5, 0.1), jnp.linalg.norm(want), rtol=1e-6
+        )
+    rows = np.asarray([0, 3])
+    np.testing.assert_allclose(
+        ops.logit_update(jnp.stack([z, z]), rows),
+        ops.logit_update(jnp.stack([z, z]), jnp.asarray(rows)),
+    )
