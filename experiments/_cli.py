@@ -84,7 +84,11 @@ def run(
     try:
         _parse(flag_values, list(argv))
         status = main()
-    except (UsageError, ConfigError) as e:
+    except ConfigError as e:  # one line per problem
+        for line in str(e).splitlines() or [type(e).__name__]:
+            print(f"error: {line}", file=sys.stderr, flush=True)
+        return USAGE
+    except UsageError as e:
         print(f"error: {one_line(e)}", file=sys.stderr, flush=True)
         return USAGE
     return 0 if status is None else int(status)

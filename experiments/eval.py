@@ -85,6 +85,8 @@ def _main() -> int:
     except ValueError as e:
         raise _cli.UsageError(str(e)) from None
     step = meta["global_step"]
+    for bad, reason in meta["skipped"]:
+        print(f"[eval] checkpoint {bad} is damaged ({reason}); using {step}", file=sys.stderr)
     key = jax.random.split(jax.random.PRNGKey(config.seed), 4)[3]  # the trainer's eval key
     results = {}
     for split in config.env.eval_splits:

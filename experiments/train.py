@@ -24,16 +24,27 @@ _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "configs/<env>/<algo>.py[:variant]", flag_values=FLAGS
 )
 flags.DEFINE_string("workdir", None, "run folder (metrics, checkpoints, report)", flag_values=FLAGS)
+flags.DEFINE_bool(
+    "allow_config_changes",
+    False,
+    "resume an existing workdir with the changes that are safe on resume (README, run directories)",
+    flag_values=FLAGS,
+)
 _cli.required(FLAGS, "config", "workdir")
 
 
 def _main() -> int:
     from empg_jax.training import train
+    from empg_jax.training.guards import NonFiniteError
     from empg_jax.training.report import plot_curves, results_table
 
     workdir = Path(FLAGS.workdir)
     config = _CONFIG.value
-    summary = train(config, workdir)
+    try:
+        summary = train(config, workdir, allow_config_changes=FLAGS.allow_config_changes)
+    except NonFiniteError as e:  # a failed run, not a usage error
+        print(f"error: {e}; nothing after the last good checkpoint was saved", file=sys.stderr)
+        return 1
     env = summary["experiment"].env
     task_types = getattr(env, "active_task_types", env.task_types)
     text = results_table(

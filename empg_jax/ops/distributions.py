@@ -5,7 +5,8 @@ All functions take logits in any float dtype (bf16, f16, f32), compute in float3
 `0 * -inf = NaN`. A row with no finite logit is not a distribution; its outputs are 0, not NaN.
 
 Row masks: `where` is a boolean array with the shape of the output (the logits' shape without the
-reduced axis). Rows where it is False get 0. Masking vocabulary entries is done by setting their
+reduced axis). Rows where it is False get 0, and their logits reach neither the value nor the
+gradient (a padded row may hold NaN or inf). Masking vocabulary entries is done by setting their
 logits to `-inf`.
 """
 
@@ -36,6 +37,16 @@ def _as_f32_last(logits: Array, axis: int) -> Array:
     if logits.ndim == 0:
         raise ValueError("logits must have at least one axis (the categories); got a scalar")
     return jnp.moveaxis(jnp.asarray(logits, jnp.float32), axis, -1)
+
+
+def _zero_masked_rows(logits: Array, where: Array | None, axis: int = -1) -> Array:
+    """Masked rows' logits replaced by 0 before any arithmetic: a `where` after the fact still
+    back-propagates 0 * NaN = NaN into a padded row holding NaN."""
+    if where is None:
+        return logits
+    expected = tuple(d for i, d in enumerate(logits.shape) if i != axis % logits.ndim)
+    chex.assert_shape(where, expected)
+    return jnp.where(jnp.expand_dims(where, axis), logits, jnp.zeros((), logits.dtype))
 
 
 def _apply_row_mask(values: Array, where: Array | None) -> Array:
@@ -130,7 +141,7 @@ def entropy_from_logits(
     if jnp.ndim(logits) == 0:
         raise ValueError("logits must have at least one axis (the categories); got a scalar")
     # No up-front float32 copy: each chunk is cast on its own, so bf16 inputs stay bf16 in memory.
-    z = jnp.moveaxis(logits, axis, -1)
+    z = jnp.moveaxis(_zero_masked_rows(logits, where, axis), axis, -1)
     row_shape = z.shape[:-1]
     if chunk_size is None:
         return _apply_row_mask(_entropy_rows(z), where)
@@ -159,7 +170,7 @@ def collision_probability(logits: Array, axis: int = -1, where: Array | None = N
     Returns:
       float32 values in [1/V, 1], the logits' shape minus `axis`.
     """
-    _, p = log_softmax(logits, axis)
+    _, p = log_softmax(_zero_masked_rows(logits, where, axis), axis)
     return _apply_row_mask(jnp.sum(p * p, axis=axis), where)
 
 
@@ -179,7 +190,7 @@ def renyi2_entropy(logits: Array, axis: int = -1, where: Array | None = None) ->
     Returns:
       float32 values in [0, log V], the logits' shape minus `axis`.
     """
-    _, p = log_softmax(logits, axis)
+    _, p = log_softmax(_zero_masked_rows(logits, where, axis), axis)
     p = jnp.moveaxis(p, axis, -1)
     collision = jnp.sum(p * p, axis=-1)
     # Near a one-hot row, C rounds to 1 in float32 while H_2 ~ 1 - C is still positive: form
@@ -213,7 +224,7 @@ def token_log_probs(logits: Array, tokens: Array, where: Array | None = None) ->
     chex.assert_type(tokens, int)
     chex.assert_equal_shape_prefix((logits, tokens), tokens.ndim)
     chex.assert_rank(logits, tokens.ndim + 1)
-    z = jnp.asarray(logits, jnp.float32)
+    z = jnp.asarray(_zero_masked_rows(logits, where), jnp.float32)
     chosen = jnp.take_along_axis(z, tokens[..., None].astype(jnp.int32), axis=-1)[..., 0]
     z_max = jax.lax.stop_gradient(jnp.max(z, axis=-1))
     z_max = jnp.where(jnp.isfinite(z_max), z_max, 0.0)

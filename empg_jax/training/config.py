@@ -230,6 +230,7 @@ def _add_choice_errors(given: dict[str, Any], errors: list[str], check_env_name:
     choice("model.preset", PRESETS)
     choice("model.dtype", DTYPES)
     choice("sft.schedule", SCHEDULES)
+    choice("nonfinite", ("stop", "skip"))
 
 
 def from_json(path: str | Path) -> ml_collections.ConfigDict:

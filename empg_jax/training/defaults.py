@@ -21,6 +21,9 @@ CPU_LENGTHS = {"shop": (416, 28), "search": (400, 20)}
 def get_config(env: str = "household") -> ml_collections.ConfigDict:
     c = ml_collections.ConfigDict()
     c.seed = 0
+    # A NaN/inf loss, gradient norm, reward or step entropy: "stop" the run (exit status 1,
+    # nothing damaged is saved) or "skip" the update that met it.
+    c.nonfinite = "stop"
 
     c.env = ml_collections.ConfigDict()
     c.env.name = env

@@ -7,6 +7,7 @@ Agents", https://arxiv.org/abs/2509.09265.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -15,11 +16,13 @@ import jax
 import ml_collections
 import numpy as np
 
-from empg_jax.training.checkpoint import Checkpointer
+from empg_jax.training.checkpoint import Checkpointer, CheckpointError
 from empg_jax.training.evaluation import evaluate, rollout_batch
 from empg_jax.training.experiment import Experiment
+from empg_jax.training.guards import NonFiniteError, check_metrics, check_rollout
 from empg_jax.training.metrics import MetricsWriter
 from empg_jax.training.resume import initial_meta, restore_latest
+from empg_jax.training.rundir import WorkdirLock, check_config
 from empg_jax.training.schedules import plateau_update
 from empg_jax.training.state import TrainState
 
@@ -40,24 +43,53 @@ def train(
     workdir: str | Path,
     stream=None,
     host_envs: dict[str, Any] | None = None,
+    *,
+    allow_config_changes: bool = False,
 ) -> dict[str, Any]:
     """Runs (or resumes) SFT then RL; returns a summary with the before/after evaluations.
 
+    The config is validated and the experiment built before the workdir is touched. Then the
+    workdir is locked for this trainer (`rundir.WorkdirLock`) and the config is checked against
+    the run's `config.json` (`rundir.check_config`: a changed config is refused unless
+    `allow_config_changes` and every change is one that is safe on resume).
+
     `host_envs`: train on host (external) environments, one per split (see `Experiment`).
+    Raises `guards.NonFiniteError` when a NaN/inf stops the run (`nonfinite="stop"`).
     """
     exp = Experiment(config, host_envs)
     workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
-    ckpt = Checkpointer(
-        workdir / "checkpoints", config.checkpoint.keep, config.checkpoint.async_save
-    )
-    writer = MetricsWriter(workdir, config.log.tensorboard, stream)
-    try:  # an interrupted run still finishes its pending (async) checkpoint
-        return _train(exp, ckpt, writer)
-    finally:
-        ckpt.close()
-        writer.close()
+    out = stream if stream is not None else sys.stdout
+    log = lambda message: print(message, file=out, flush=True)  # noqa: E731
+    with WorkdirLock(workdir, log):
+        ckpt = Checkpointer(
+            workdir / "checkpoints", config.checkpoint.keep, config.checkpoint.async_save
+        )
+        try:
+            check_config(
+                workdir,
+                config,
+                allow_changes=allow_config_changes,
+                rl_started=_rl_started(ckpt),
+                log=log,
+            )
+            writer = MetricsWriter(workdir, config.log.tensorboard, out)
+            try:  # an interrupted run still finishes its pending (async) checkpoint
+                return _train(exp, ckpt, writer)
+            finally:
+                writer.close()
+        finally:
+            ckpt.close()
+
+
+def _rl_started(ckpt: Checkpointer) -> bool:
+    """Whether the newest readable checkpoint is past the first RL iteration."""
+    for step in reversed(ckpt.steps()):
+        try:
+            meta = ckpt.read_meta(step)
+        except Exception:  # noqa: BLE001 - a damaged step: look at the previous one
+            continue
+        return meta.get("phase") == "rl" and meta.get("rl_iteration", 0) > 0
+    return False
 
 
 def _train(exp: Experiment, ckpt: Checkpointer, writer: MetricsWriter) -> dict[str, Any]:
@@ -66,6 +98,8 @@ def _train(exp: Experiment, ckpt: Checkpointer, writer: MetricsWriter) -> dict[s
     meta = initial_meta(c)
     state = exp.new_state(exp.init_params, meta["phase"], k_sft if meta["phase"] == "sft" else k_rl)
     state, meta, resumed = restore_latest(exp, ckpt, writer, state, meta, k_rl)
+    if not resumed:
+        writer.reset()
     resumed_rl = meta["rl_iteration"] if resumed and meta["phase"] == "rl" else None
 
     def save(global_step: int) -> None:
@@ -90,6 +124,9 @@ def _train(exp: Experiment, ckpt: Checkpointer, writer: MetricsWriter) -> dict[s
             )
             state, m = exp.sft_step(state, demo.take(idx))
             scalars = writer.write("sft", step + 1, m)
+            bad = check_metrics(scalars, ("sft_loss", "grad_norm"))
+            if bad and c.nonfinite == "stop":
+                raise NonFiniteError(f"SFT step {step + 1}: {', '.join(bad)}")
             if (step + 1) % max(c.log.progress_every * 10, 1) == 0 or step + 1 == c.sft.steps:
                 writer.progress("sft", step + 1, c.sft.steps, scalars, ("sft_loss", "grad_norm"))
             meta["sft_step"] = step + 1
@@ -129,8 +166,15 @@ def _rl_iteration(exp: Experiment, state: TrainState, it: int, temperature: floa
     ro, attempts, kept = rollout_batch(exp, state.params, state.key, it, temperature)
     jax.block_until_ready(ro)
     t1 = time.perf_counter()
-    state, m = exp.rl_step(state, ro)
-    jax.block_until_ready(state)
+    bad = check_rollout(ro.reward_N, ro.token_entropy_NxTxL, ro.answer_mask_NxTxL)
+    if bad and c.nonfinite == "stop":
+        raise NonFiniteError(f"RL iteration {it + 1}: non-finite {', '.join(bad)} in the rollout")
+    if bad:  # skip: this iteration's batch would turn every advantage into NaN
+        writer.log(f"[rl] iteration {it + 1}: non-finite {', '.join(bad)}; update skipped")
+        m = {"skipped_update_fraction": 1.0, "num_train_rows": 0.0}
+    else:
+        state, m = exp.rl_step(state, ro)
+        jax.block_until_ready(state)
     t2 = time.perf_counter()
     m = dict(m)
     m.update(ro.episode_metrics(exp.env.task_types))
@@ -141,6 +185,9 @@ def _rl_iteration(exp: Experiment, state: TrainState, it: int, temperature: floa
     m["time/update_tokens_per_s"] = float(m["num_train_rows"]) * c.agent.answer_len / (t2 - t1)
     m["time/iteration_s"] = t2 - t0
     scalars = writer.write("rl", it + 1, m)
+    bad = check_metrics(scalars, ("loss", "pg_loss", "kl", "grad_norm"))
+    if bad and c.nonfinite == "stop":
+        raise NonFiniteError(f"RL iteration {it + 1}: {', '.join(bad)}")
     if (it + 1) % max(c.log.progress_every, 1) == 0:
         shown = {**scalars, "step_entropy": scalars.get("step_entropy_mean", float("nan"))}
         writer.progress("rl", it + 1, c.rl.iterations, shown, PROGRESS_KEYS)
@@ -153,23 +200,32 @@ def load_params(
     step: int | None = None,
     host_envs: dict[str, Any] | None = None,
 ):
-    """Restores the policy parameters of a run's checkpoint (latest by default).
+    """Restores the policy parameters of a run's checkpoint (the newest intact one by default).
 
-    Returns `(experiment, params, meta)`; `meta["global_step"]` is the checkpoint's step.
-    `host_envs`: as for `train` (runs on external games).
+    Only the parameters are read, never the optimiser state. Returns `(experiment, params,
+    meta)`: `meta` is the checkpoint's loop state plus `global_step` and `skipped` (damaged newer
+    steps passed over, `[(step, reason)]`). Raises `CheckpointError` (a `ValueError`) when there
+    is no such checkpoint.
     """
     exp = Experiment(config, host_envs)
     ckpt = Checkpointer(Path(workdir) / "checkpoints", config.checkpoint.keep, False)
+
+    def read(s: int):
+        return ckpt.restore_params(exp.init_params, s), ckpt.read_meta(s)
+
     try:
-        steps = sorted(ckpt.manager.all_steps())
+        steps = ckpt.steps()
         if not steps:
-            raise ValueError(f"no checkpoint under {workdir}/checkpoints")
-        step = steps[-1] if step is None else step
-        if step not in steps:
-            raise ValueError(f"no checkpoint {step} under {workdir}/checkpoints (have {steps})")
-        meta = ckpt.read_meta(step)
-        template = exp.new_state(exp.init_params, meta["phase"], jax.random.PRNGKey(config.seed))
-        state, meta = ckpt.restore(template, step)
+            raise CheckpointError(f"no checkpoint under {workdir}/checkpoints")
+        if step is None:
+            found = ckpt.restore_newest(read)
+            step, (params, meta), skipped = found.step, found.value, found.skipped
+        elif step not in steps:
+            raise CheckpointError(
+                f"no checkpoint {step} under {workdir}/checkpoints (have {steps})"
+            )
+        else:
+            (params, meta), skipped = read(step), []
     finally:
         ckpt.close()
-    return exp, state.params, {**meta, "global_step": int(step)}
+    return exp, params, {**meta, "global_step": int(step), "skipped": skipped}

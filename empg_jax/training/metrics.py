@@ -46,6 +46,26 @@ class MetricsWriter:
             self._tb = SummaryWriter(str(Path(workdir) / "tb"))
         self._t0 = time.perf_counter()
 
+    def _lines(self) -> list[str]:
+        """The file's lines; a line that is not JSON (a torn write) is dropped with a message."""
+        good = []
+        for i, line in enumerate(self.path.read_text().splitlines()):
+            if not line.strip():
+                continue
+            try:
+                json.loads(line)
+            except json.JSONDecodeError:
+                self.log(f"[metrics] dropping line {i + 1} of {self.path} (not JSON: a torn write)")
+                continue
+            good.append(line)
+        return good
+
+    def reset(self) -> None:
+        """Empties the file: a start with no checkpoint to resume from starts the record anew."""
+        if self.path.exists() and self.path.stat().st_size:
+            self.log(f"[metrics] no checkpoint to resume from: starting {self.path} anew")
+            self.path.write_text("")
+
     def truncate(self, phase: str, step: int, keep_before: bool = True) -> None:
         """Drops JSONL lines after the checkpoint `(phase, step)` (resume after an interruption):
         the line of `phase` at `step` stays, evaluations at `step` go (the loop redoes the ones
@@ -58,7 +78,7 @@ class MetricsWriter:
         order = lambda ph: 0 if ph == "sft" else 1  # noqa: E731
         cut = (order(phase), step)
         keep = []
-        for line in self.path.read_text().splitlines():
+        for line in self._lines():
             rec = json.loads(line)
             pos = (order(rec.get("phase")), rec.get("step", 0))
             if rec.get("phase") == "eval_before":
@@ -98,7 +118,14 @@ class MetricsWriter:
 
 
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a JSONL file; lines that are not JSON (a torn last write) are skipped."""
     path = Path(path)
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out

@@ -43,6 +43,7 @@ class RLOptions:
       entropy_coef: weight of the entropy bonus (`losses.entropy_bonus`).
       epochs, minibatch_rows: passes over the batch, rows per optimiser step.
       moe_bias_rate: the loss-free balance step of MoE router biases after each optimiser step.
+      skip_nonfinite: discard an optimiser step whose loss or gradient norm is not finite.
     """
 
     estimator: str = "grpo"
@@ -61,6 +62,7 @@ class RLOptions:
     epochs: int = 1
     minibatch_rows: int = 128
     moe_bias_rate: float = 0.0
+    skip_nonfinite: bool = False
 
     @classmethod
     def from_config(cls, c: ml_collections.ConfigDict) -> RLOptions:
@@ -93,6 +95,7 @@ class RLOptions:
             epochs=int(r.epochs),
             minibatch_rows=int(r.minibatch_rows),
             moe_bias_rate=float(c.model.moe_bias_rate),
+            skip_nonfinite=c.nonfinite == "skip",
         )
 
 
@@ -104,11 +107,13 @@ class SFTOptions:
       prompt_weight: weight of the prompt tokens' next-token NLL added to the answer NLL
         ("train on inputs"); 0 is standard answer-only SFT.
       moe_bias_rate: the loss-free balance step of MoE router biases after each step.
+      skip_nonfinite: discard a step whose loss or gradient norm is not finite.
     """
 
     prompt_weight: float = 0.0
     moe_bias_rate: float = 0.0
+    skip_nonfinite: bool = False
 
     @classmethod
     def from_config(cls, c: ml_collections.ConfigDict) -> SFTOptions:
-        return cls(float(c.sft.prompt_weight), float(c.model.moe_bias_rate))
+        return cls(float(c.sft.prompt_weight), float(c.model.moe_bias_rate), c.nonfinite == "skip")

@@ -44,31 +44,36 @@ def restore_latest(
     meta: dict[str, Any],
     rl_key: jax.Array,
 ) -> tuple[TrainState, dict[str, Any], bool]:
-    """The latest checkpoint's state and loop state, fitted to the current config.
+    """The newest intact checkpoint's state and loop state, fitted to the current config.
 
-    Returns `(state, meta, resumed)`; `resumed` is False (and the inputs come back unchanged)
-    when there is no checkpoint or `checkpoint.resume` is off.
+    A damaged newer step is reported in one line, set aside (`Checkpointer.set_aside`) and the
+    previous step is used. Returns `(state, meta, resumed)`; `resumed` is False (and the inputs
+    come back unchanged) when there is no checkpoint or `checkpoint.resume` is off.
     """
     c = exp.config
-    latest = ckpt.latest_step() if c.checkpoint.resume else None
-    if latest is None:
+    if not c.checkpoint.resume or not ckpt.steps():
         return state, meta, False
-    saved = ckpt.read_meta(latest)
-    # A checkpoint saved with another rl.kl_coef holds (or lacks) the KL reference: restore it
-    # as saved, then add or drop the reference.
-    saved_ref = saved.get("reference")
-    want_ref = saved["phase"] == "rl" and c.rl.kl_coef > 0
-    if saved["phase"] != meta["phase"] or saved_ref not in (None, want_ref):
-        state = exp.new_state(exp.init_params, saved["phase"], rl_key, with_ref=saved_ref)
-    try:
-        state, meta = ckpt.restore(state, latest)
-    except ValueError:
-        if saved_ref is not None or saved["phase"] != "rl":
-            raise
-        # Checkpoints written before "reference" was recorded: try the other structure.
-        other = exp.new_state(exp.init_params, "rl", rl_key, with_ref=not want_ref)
-        state, meta = ckpt.restore(other, latest)
-    state = match_reference(state, want_ref, meta, latest)
+
+    def restore(step: int):
+        saved = ckpt.read_meta(step)
+        # A checkpoint saved with another rl.kl_coef holds (or lacks) the KL reference: restore
+        # it as saved; `match_reference` then adds or drops it.
+        template = state
+        if saved["phase"] != meta["phase"] or saved.get("reference") != (
+            state.ref_params is not None
+        ):
+            template = exp.new_state(
+                exp.init_params, saved["phase"], rl_key, with_ref=bool(saved.get("reference"))
+            )
+        return ckpt.restore(template, step)
+
+    found = ckpt.restore_newest(restore)
+    for step, reason in found.skipped:
+        where = ckpt.set_aside(step)
+        writer.log(f"[resume] checkpoint {step} is damaged ({reason}); moved to {where}")
+    state, meta = found.value
+    want_ref = meta["phase"] == "rl" and c.rl.kl_coef > 0
+    state = match_reference(state, want_ref, meta, found.step)
     # The saved temperature is run state only once the plateau schedule may have raised it;
     # before RL starts, or with the schedule off, it is the config's (so an RL run started from
     # an SFT checkpoint samples at its own `rl.temperature`).
@@ -81,7 +86,7 @@ def restore_latest(
         meta["temperature"] = float(c.rl.temperature)
     step_now = current_step(meta)
     writer.truncate(meta["phase"], step_now, keep_before=meta["before"] is not None)
-    writer.log(f"[resume] from checkpoint {latest} ({meta['phase']} step {step_now})")
+    writer.log(f"[resume] from checkpoint {found.step} ({meta['phase']} step {step_now})")
     return state, meta, True
 
 

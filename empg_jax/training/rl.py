@@ -38,6 +38,7 @@ from empg_jax.losses import (
 from empg_jax.models import balance_router_biases, load_balance_metrics, num_router_biases
 from empg_jax.ops import masked_mean
 from empg_jax.training.forward import answer_log_probs
+from empg_jax.training.guards import keep_finite_update
 from empg_jax.training.options import RLOptions
 from empg_jax.training.state import TrainState, jit_train_step
 
@@ -144,13 +145,12 @@ def rl_update(graphdef, optimizer, opts: RLOptions, state: TrainState, batch: Ro
     num_mb = (num_train + m - 1) // m
     key = jax.random.fold_in(state.key, state.step)
     moe = num_router_biases(state.params) > 0
-    loss_fn = functools.partial(
-        _policy_loss, graphdef, opts, state.ref_params, batch.temperature
-    )
+    loss_fn = functools.partial(_policy_loss, graphdef, opts, state.ref_params, batch.temperature)
     grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
     names = ["pg_loss", "clip_fraction", "approx_kl", "policy_entropy", "loss", "grad_norm"]
     names += ["kl"] if opts.kl_coef > 0 else []
     names += ["moe/load_max_over_mean", "moe/load_min_over_mean"] if moe else []
+    names += ["skipped_update_fraction"] if opts.skip_nonfinite else []
 
     def minibatch(carry):
         i, perm, params, opt_state, sums, count = carry
@@ -158,12 +158,19 @@ def rl_update(graphdef, optimizer, opts: RLOptions, state: TrainState, batch: Ro
         # Indices past the last row (the filler of the last mini-batch) read zeros: untrained.
         mb = {k: jnp.take(v, idx, axis=0, mode="fill", fill_value=0) for k, v in rows.items()}
         (_, met), grads = grad_fn(params, mb)
-        updates, opt_state = optimizer.update(grads, opt_state, params)
+        updates, new_opt_state = optimizer.update(grads, opt_state, params)
         new_params = optax.apply_updates(params, updates)
         if moe:
             load = met.pop("expert_load")
             new_params = balance_router_biases(new_params, params, load, opts.moe_bias_rate)
         met = {**met, "grad_norm": optax.tree.norm(grads)}
+        if opts.skip_nonfinite:
+            ok = jnp.isfinite(met["loss"]) & jnp.isfinite(met["grad_norm"])
+            new_params, new_opt_state = keep_finite_update(
+                ok, (new_params, new_opt_state), (params, opt_state)
+            )
+            met["skipped_update_fraction"] = 1.0 - ok.astype(jnp.float32)
+        opt_state = new_opt_state
         sums = {k: sums[k] + met[k] for k in sums}
         return i + 1, perm, new_params, opt_state, sums, count + 1
 

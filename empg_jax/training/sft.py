@@ -14,6 +14,7 @@ from empg_jax.agents import Rollout
 from empg_jax.models import balance_router_biases, load_balance_metrics, num_router_biases
 from empg_jax.ops import masked_mean, token_log_probs
 from empg_jax.training.forward import sequence_logits
+from empg_jax.training.guards import keep_finite_update
 from empg_jax.training.options import SFTOptions
 from empg_jax.training.state import TrainState, jit_train_step
 
@@ -79,13 +80,21 @@ def sft_step(graphdef, optimizer, opts: SFTOptions, state: TrainState, batch: SF
             prompt_nll, loss = jnp.zeros((), jnp.float32), answer_nll
         return loss, (answer_nll, prompt_nll, aux)
 
-    (_, (loss, prompt_nll, aux)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params)
+    (total, (loss, prompt_nll, aux)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
+        state.params
+    )
     updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)
     metrics = {"sft_loss": loss, "sft_prompt_loss": prompt_nll, "grad_norm": optax.tree.norm(grads)}
     if moe:
         params = balance_router_biases(params, state.params, aux["expert_load"], opts.moe_bias_rate)
         metrics.update(load_balance_metrics(aux["expert_load"]))
+    if opts.skip_nonfinite:
+        ok = jnp.isfinite(total) & jnp.isfinite(metrics["grad_norm"])
+        params, opt_state = keep_finite_update(
+            ok, (params, opt_state), (state.params, state.opt_state)
+        )
+        metrics["skipped_update_fraction"] = 1.0 - ok.astype(jnp.float32)
     return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 
 

@@ -162,9 +162,8 @@ def toy_config(**overrides):
     c.checkpoint.every = 2
     c.log.tensorboard = False
     for k, v in overrides.items():
-        section, key = k.split(".", 1)
-        target = c[section]
-        *path, leaf = key.split(".")
+        *path, leaf = k.split(".")
+        target = c
         for p in path:
             target = target[p]
         target[leaf] = v

@@ -186,3 +186,25 @@ def test_variants_of_token_log_probs_and_segment_mean():
     for name, got in run_variants(ops.segment_mean, values, ids, num_segments=5):
         np.testing.assert_allclose(got[0], want[0], err_msg=name)
         np.testing.assert_array_equal(got[1], want[1], err_msg=name)
+
+
+@pytest.mark.parametrize("chunk_size", [None, 1])
+def test_masked_rows_holding_nan_reach_neither_value_nor_gradient(chunk_size):
+    """A padded row may hold NaN or inf logits: every op that takes `where=` gives a finite
+    value and a zero gradient there, and the unmasked rows' values are unchanged."""
+    z = jnp.asarray([[1.0, 2.0, 3.0], [jnp.nan, jnp.inf, 1.0], [0.5, -1.0, 0.0]])
+    mask = jnp.asarray([True, False, True])
+    tokens = jnp.asarray([2, 1, 0])
+    fns = {
+        "entropy": lambda x: ops.entropy_from_logits(x, where=mask, chunk_size=chunk_size),
+        "collision": lambda x: ops.collision_probability(x, where=mask),
+        "renyi2": lambda x: ops.renyi2_entropy(x, where=mask),
+        "token_log_probs": lambda x: ops.token_log_probs(x, tokens, where=mask),
+    }
+    clean = z.at[1].set(0.0)
+    for name, fn in fns.items():
+        value, grad = jax.value_and_grad(lambda x, fn=fn: fn(x).sum())(z)
+        assert np.isfinite(float(value)), name
+        g = np.asarray(grad)
+        assert np.isfinite(g).all() and not g[1].any(), name
+        np.testing.assert_allclose(np.asarray(fn(z))[[0, 2]], np.asarray(fn(clean))[[0, 2]])
