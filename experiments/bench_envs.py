@@ -10,8 +10,8 @@ vmapped batch of B episodes; every step picks a uniformly random admissible acti
 excluded; the timed calls repeat for at least `--min-time` seconds. Finished episodes stay in
 the batch as frozen no-ops (the trainer's scan works the same way), so every row costs a full step.
 
-TextWorld (environments.md §3.1): a game made offline with `tw-make custom --world-size 5
---nb-objects 10 --quest-length 5`, stepped on the host with random admissible commands, with and
+TextWorld: a game made offline with `tw-make custom --world-size 5 --nb-objects 10
+--quest-length 5`, stepped on the host with random admissible commands, with and
 without requesting the admissible commands; through the batched adapter of
 `empg_jax.envs.external` as well when that module provides one. Issue #5 target: >= 100,000
 household steps/s on 2 CPU cores at the best batch size.
@@ -70,7 +70,7 @@ def bench_jax_env(name: str, batch_sizes, steps: int, min_time: float) -> list[d
 
 
 def make_textworld_game(workdir: str) -> str:
-    """Generates the TextWorld game of environments.md §3.1 offline; returns its path."""
+    """Generates the benchmark TextWorld game offline; returns its path."""
     path = os.path.join(workdir, "bench_game.z8")
     tw_make = shutil.which("tw-make") or os.path.join(os.path.dirname(sys.executable), "tw-make")
     cmd = [tw_make, "custom", "--world-size", "5", "--nb-objects", "10", "--quest-length", "5",
@@ -83,7 +83,7 @@ def bench_textworld(path: str, steps: int, admissible: bool) -> float:
     """Host steps/s of one TextWorld game playing random admissible commands.
 
     With `admissible=False` the engine is not asked for admissible commands (much cheaper per
-    step, §3.1); the agent then draws from the first state's list.
+    step); the agent then draws from the first state's list.
     """
     import textworld
 

@@ -1,8 +1,8 @@
 """Okapi BM25 retrieval as array operations, shared by the `shop` and `search` environments.
 
-The WebShop search engine (environments.md §1.2) is Pyserini's Lucene BM25 over the product
-catalogue; the Deep-Search-like environment (§1.3) retrieves passages the same way. Both call
-the one scoring formula here:
+The WebShop search engine is Pyserini's Lucene BM25 over the product catalogue; the
+Deep-Search-like environment retrieves passages the same way. Both call the one scoring formula
+here:
 
     score(q, d) = sum_{t in q} idf(t) * tf(t, d) * (k1 + 1) / (tf(t, d) + k1 * norm(d))
     norm(d)     = 1 - b + b * |d| / avgdl

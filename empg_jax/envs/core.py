@@ -1,7 +1,7 @@
 """The environment contract shared by every built-in JAX text environment, and its jit helpers.
 
-gymnax/Jumanji-style functional API (style.md §4; issue #5 "Functional API"): explicit PRNG keys,
-immutable `flax.struct` state and params, `terminated`/`truncated` split, pure and jit/vmap-able.
+A gymnax/Jumanji-style functional API: explicit PRNG keys, immutable `flax.struct` state and
+params, a `terminated`/`truncated` split, pure and jit/vmap-able.
 
 Contract (every environment registered with `empg_jax.envs.register` follows it)
 --------------------------------------------------------------------------------
@@ -357,9 +357,8 @@ def oracle_policy(env: Environment, params: Any, thinking: bool = True, noise: f
     Args:
       thinking: `<think>...</think>` before the action (thinking mode) or the action alone.
       noise: probability (a float, or a traced scalar) per step of an imperfect demonstration
-        step: a uniformly random
-        admissible action, answered without reasoning (`<think> </think>` empty in thinking
-        mode), so an SFT-initialised policy leaves headroom for RL (issue #5).
+        step: a uniformly random admissible action, answered without reasoning (`<think>
+        </think>` empty in thinking mode), so an SFT-initialised policy leaves headroom for RL.
     """
     if isinstance(noise, (int, float)) and not 0.0 <= noise <= 1.0:
         raise ValueError(f"noise must be in [0, 1], got {noise}")

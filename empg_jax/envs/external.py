@@ -1,8 +1,8 @@
 """Host-side adapter: real external text games behind the token contract of the JAX environments.
 
-TextWorld 1.7.0, TextWorldExpress 1.1.0 and ScienceWorld 1.2.3 (environments.md §3) are Python /
-Java processes that cannot run inside `jit`. `ExternalBatch` steps B episodes of one of them in a
-thread pool and speaks the same observation / action token contract as `empg_jax.envs.core`:
+TextWorld 1.7.0, TextWorldExpress 1.1.0 and ScienceWorld 1.2.3 are Python / Java processes that
+cannot run inside `jit`. `ExternalBatch` steps B episodes of one of them in a thread pool and
+speaks the same observation / action token contract as `empg_jax.envs.core`:
 
 - `reset(seeds) -> (obs_BxO, info)` and `step(responses_BxN) -> (obs_BxO, reward_B, terminated_B,
   truncated_B, info)`, all NumPy arrays; `info` has the keys of `core.INFO_KEYS` (`invalid`,

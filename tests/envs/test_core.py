@@ -1,11 +1,10 @@
-"""Tests of the environment framework: jit helpers of core.py and the registry."""
+"""Tests of the environment framework: the jit helpers of core.py."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from empg_jax import envs
 from empg_jax.envs import core
 from empg_jax.testing import run_variants
 from empg_jax.text.word import WordTokenizer
@@ -89,27 +88,3 @@ def test_text_table_rejects_unknown_words():
     assert table.ids.shape == (2, 3) and TOK.decode(table.row("b")) == "look"
     with pytest.raises(ValueError, match="banana"):
         core.TextTable(TOK, {"a": "go to banana"})
-
-
-def test_registry():
-    assert {"household", "shop", "search"} <= set(envs.names())
-    with pytest.raises(ValueError, match="unknown environment"):
-        envs.make("no-such-env")
-    with pytest.raises(ValueError, match="words"):
-        envs.register("bad", object)
-    env = envs.make("household", tokenizer="own")
-    assert env.name == "household" and envs.env_class("household") is type(env)
-    with pytest.raises(ValueError, match="tokenizer must be"):
-        envs.make("household", tokenizer="mine")
-    with pytest.raises(ValueError, match="lacks"):
-        envs.make("household", tokenizer=TOK)
-
-
-def test_shared_tokenizer_covers_every_builtin_env():
-    tok = envs.shared_tokenizer()
-    assert tok is envs.shared_tokenizer()  # cached: one vocabulary for all environments
-    for name in envs.BUILTIN:
-        words = envs.env_class(name).words()
-        assert not [w for w in words if w.isalpha() and w not in tok.vocab], name
-    env = envs.make("household")
-    assert env.tokenizer is tok

@@ -1,6 +1,6 @@
 """Measures the shop / search agent baselines and the TextWorld adapter's speed (README figures).
 
-    python -m empg_jax.envs.measure --episodes 256 --textworld-steps 200 --oracle-all 8000
+    python -m experiments.measure_envs --episodes 256 --textworld-steps 200 --oracle-all 8000
 
 Prints, per environment and split: the success rate and mean score of the oracle (thinking mode),
 of a uniformly random admissible-action agent (`core.random_policy`), and of the shop's random
@@ -19,7 +19,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from empg_jax.envs import core
+from empg_jax import envs
+from empg_jax.envs import core, external
 
 
 def _compact(parts, env):
@@ -55,9 +56,7 @@ def _policies(env, params):
 
 def agent_table(name: str, episodes: int, seed: int = 0) -> list[tuple]:
     """Success and mean score per split and policy (one compiled program per environment)."""
-    from empg_jax.envs import make
-
-    env = make(name, tokenizer="own")
+    env = envs.make(name, tokenizer="own")
     params = env.default_params(env.splits[0])  # stepping does not depend on the split
     policies = _policies(env, params)
     labels = list(policies)
@@ -94,9 +93,7 @@ def agent_table(name: str, episodes: int, seed: int = 0) -> list[tuple]:
 def oracle_all(name: str, limit: int = 2000, chunk: int = 1024) -> None:
     """Runs the direct-mode oracle on the first `limit` tasks of every split (all shop goals by
     default for `shop`) and prints its success rate and, for `search`, the solvable fraction."""
-    from empg_jax.envs import make
-
-    env = make(name, tokenizer="own")
+    env = envs.make(name, tokenizer="own")
     params = env.default_params(env.splits[0])
     policy = core.oracle_policy(env, params, thinking=False)
 
@@ -134,8 +131,6 @@ def textworld_speed(steps: int, batch_size: int = 4) -> float | None:
     except ImportError:
         print("textworld not installed: skipping the adapter timing")
         return None
-    from empg_jax.envs import external
-
     with tempfile.TemporaryDirectory() as tmp:
         path = external.make_textworld_games(tmp, [1234])[0]
         games = [external.TextWorldGame(path) for _ in range(batch_size)]
@@ -161,7 +156,7 @@ def textworld_speed(steps: int, batch_size: int = 4) -> float | None:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--episodes", type=int, default=256)
     parser.add_argument("--textworld-steps", type=int, default=200)
     parser.add_argument("--envs", default="shop,search")
@@ -173,12 +168,15 @@ def main(argv=None) -> None:
     )
     args = parser.parse_args(argv)
     if args.episodes <= 0:
-        raise ValueError(f"--episodes must be positive, got {args.episodes}")
-    for name in args.envs.split(","):
-        if name:
-            agent_table(name, args.episodes)
-            if args.oracle_all > 0:
-                oracle_all(name, args.oracle_all)
+        parser.error(f"--episodes must be positive, got {args.episodes}")
+    names = [name for name in args.envs.split(",") if name]
+    unknown = [name for name in names if name not in envs.names()]
+    if unknown:
+        parser.error(f"unknown environment(s) {unknown}; registered: {list(envs.names())}")
+    for name in names:
+        agent_table(name, args.episodes)
+        if args.oracle_all > 0:
+            oracle_all(name, args.oracle_all)
     if args.textworld_steps > 0:
         textworld_speed(args.textworld_steps)
 

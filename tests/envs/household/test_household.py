@@ -9,9 +9,10 @@ import pytest
 
 from empg_jax.envs import core, household
 from empg_jax.envs.household import SPLIT_SIZES, SPLITS, TASK_TYPES, Household
+from empg_jax.envs.household.world import plausible_table
 from empg_jax.testing import run_variants
 
-ENV = household.household_env()
+ENV = household.cached()
 TOK = ENV.tokenizer
 PARAMS = {s: ENV.default_params(s) for s in SPLITS}
 HORIZON = 50
@@ -152,7 +153,7 @@ def test_reset_is_deterministic_and_plausible():
     _, obs_again = _every_task.__wrapped__()  # recomputed, not the cached result
     np.testing.assert_array_equal(obs, take(obs_again, slice(SPLIT_SIZES["train"], None))[:140])
     s = jax.tree.map(np.asarray, s)
-    plaus = household._plausible_table()
+    plaus = plausible_table()
     for i in range(20):
         valid = s.obj_type[i] >= 0
         types = s.obj_type[i][valid]

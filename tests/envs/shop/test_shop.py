@@ -1,4 +1,4 @@
-"""Tests of the WebShop-like `shop` environment (empg_jax.envs.shop, shop_catalog)."""
+"""Tests of the WebShop-like `shop` environment (empg_jax.envs.shop) and its catalogue."""
 
 import functools
 
@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from empg_jax.envs import core, env_class
-from empg_jax.envs import shop_catalog as sc
 from empg_jax.envs.shop import SEARCH, Shop, cached
+from empg_jax.envs.shop.catalog import generate_catalog, product_text
+from empg_jax.envs.shop.categories import NOUNS, brand_names
+from empg_jax.envs.shop.fuzzy import normalize_colour, token_set_ratio
 from empg_jax.testing import run_variants
 
 ENV = cached()
@@ -159,40 +161,26 @@ def test_catalogue_and_splits():
         assert p.price_cents <= g.price_upper * 100
     with pytest.raises(ValueError, match="split"):
         ENV.default_params("valid")
-    assert sc.generate_catalog(1200, 0) is sc.generate_catalog(1200, 0)
-
-
-def test_token_set_ratio_hand_cases():
-    # 2 * LCS / (|a| + |b|) on the sorted token strings; 100 when one token set contains the other.
-    assert sc.token_set_ratio("cotton", "egyptian cotton") == 100
-    assert sc.token_set_ratio("x-large", "xx-large") == pytest.approx(200 * 7 / 15)
-    assert sc.token_set_ratio("size 6", "size 7") == pytest.approx(200 * 5 / 12)
-    assert sc.token_set_ratio("pack of 2", "pack of 24") == pytest.approx(200 * 9 / 19)
-    assert sc.token_set_ratio("gluten free", "sugar free") == pytest.approx(200 * 8 / 28)
-    assert sc.normalize_colour("navy blue") == "blue"
-    assert sc.normalize_colour("x-large") == "x-large"
+    assert generate_catalog(1200, 0) is generate_catalog(1200, 0)
 
 
 def _reference_score(goal_index, product_index, chosen_values):
-    """The WebShop formula computed directly from the catalogue's strings (spec §1.2)."""
+    """The WebShop formula computed directly from the catalogue's strings (WebShop's score)."""
     g = CAT.goals[goal_index]
     target, p = CAT.products[g.product], CAT.products[product_index]
     n_attr = 0
     for a in g.attributes:
-        fuzzy = any(sc.token_set_ratio(a, b) > 85 for b in p.attributes)
-        n_attr += fuzzy or a in sc.product_text(p)
+        fuzzy = any(token_set_ratio(a, b) > 85 for b in p.attributes)
+        n_attr += fuzzy or a in product_text(p)
     n_opt = sum(
-        any(
-            sc.token_set_ratio(sc.normalize_colour(c), sc.normalize_colour(o)) > 85
-            for c in chosen_values
-        )
+        any(token_set_ratio(normalize_colour(c), normalize_colour(o)) > 85 for c in chosen_values)
         for o in g.options
     )
     r_price = p.price_cents <= g.price_upper * 100
     nouns_of = lambda title: {
         w
         for w in TOK.decode(TOK.encode(" ".join(title))).split()
-        if w in sc.NOUNS or w in sc.brand_names()
+        if w in NOUNS or w in brand_names()
     }
     goal_nouns, prod_nouns = nouns_of(target.title), nouns_of(p.title)
     title_score = len(goal_nouns & prod_nouns) / len(goal_nouns) if goal_nouns else 0.2
