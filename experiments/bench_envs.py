@@ -1,8 +1,8 @@
 """Environment steps per second of the built-in JAX environments vs a real TextWorld game.
 
     python -m experiments.bench_envs                          # every built-in env, B = 1..4096
-    python -m experiments.bench_envs --envs household --batch-sizes 1,64,1024,4096
-    python -m experiments.bench_envs --textworld-steps 300    # + TextWorld (needs `textworld`)
+    python -m experiments.bench_envs --envs=household --batch_sizes=1,64,1024,4096
+    python -m experiments.bench_envs --textworld_steps=300    # + TextWorld (needs `textworld`)
 
 Each JAX measurement runs `--steps` environment steps inside one jitted `lax.scan` over a
 vmapped batch of B episodes; every step picks a uniformly random admissible action (read from
@@ -19,7 +19,6 @@ household steps/s on 2 CPU cores at the best batch size.
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import json
 import os
@@ -31,9 +30,11 @@ import time
 
 import jax
 import numpy as np
+from absl import flags
 
 from empg_jax import envs
 from empg_jax.envs import core
+from experiments import _cli
 
 
 def bench_jax_env(name: str, batch_sizes, steps: int, min_time: float) -> list[dict]:
@@ -107,18 +108,23 @@ def bench_textworld(path: str, steps: int, admissible: bool) -> float:
     return steps / dt
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--envs", default=",".join(envs.BUILTIN), help="comma-separated names")
-    ap.add_argument("--batch-sizes", default="1,4,16,64,256,1024,4096")
-    ap.add_argument("--steps", type=int, default=50, help="steps per timed jitted call")
-    ap.add_argument("--min-time", type=float, default=2.0, help="seconds per measurement")
-    ap.add_argument("--textworld-steps", type=int, default=300, help="0 skips TextWorld")
-    ap.add_argument("--out", default=None, help="write the results as JSON here")
-    args = ap.parse_args(argv)
-    batch_sizes = [int(b) for b in args.batch_sizes.split(",") if b]
-    if any(b <= 0 for b in batch_sizes):
-        raise ValueError(f"batch sizes must be positive: {batch_sizes}")
+FLAGS = flags.FlagValues()
+flags.DEFINE_string("envs", ",".join(envs.BUILTIN), "comma-separated names", flag_values=FLAGS)
+flags.DEFINE_string("batch_sizes", "1,4,16,64,256,1024,4096", "batch sizes", flag_values=FLAGS)
+flags.DEFINE_integer("steps", 50, "steps per timed jitted call", flag_values=FLAGS)
+flags.DEFINE_float("min_time", 2.0, "seconds per measurement", flag_values=FLAGS)
+flags.DEFINE_integer("textworld_steps", 300, "0 skips TextWorld", flag_values=FLAGS)
+flags.DEFINE_string("out", None, "write the results as JSON here", flag_values=FLAGS)
+
+
+def _main() -> int:
+    args = FLAGS
+    try:
+        batch_sizes = [int(b) for b in args.batch_sizes.split(",") if b]
+    except ValueError:
+        raise _cli.UsageError(f"--batch_sizes={args.batch_sizes}: not integers") from None
+    if not batch_sizes or any(b <= 0 for b in batch_sizes):
+        raise _cli.UsageError(f"batch sizes must be positive: {batch_sizes}")
 
     print(f"devices: {jax.devices()}  cpu cores: {os.cpu_count()}", flush=True)
     results: dict = {"jax": [], "textworld": {}, "errors": {}}
@@ -217,6 +223,10 @@ def _bench_adapter(game: str, steps: int, batch: int = 8) -> dict:
     env.close()
     print(f"textworld adapter B={batch}: {n / dt:,.1f} steps/s ({invalid} invalid)", flush=True)
     return {"adapter_steps_per_s": n / dt, "adapter_batch": batch, "adapter_invalid": invalid}
+
+
+def main(argv: list[str] | None = None) -> int:
+    return _cli.run(_main, FLAGS, argv)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Measures the shop / search agent baselines and the TextWorld adapter's speed (README figures).
 
-    python -m experiments.measure_envs --episodes 256 --textworld-steps 200 --oracle-all 8000
+    python -m experiments.measure_envs --episodes=256 --textworld_steps=200 --oracle_all=8000
 
 Prints, per environment and split: the success rate and mean score of the oracle (thinking mode),
 of a uniformly random admissible-action agent (`core.random_policy`), and of the shop's random
@@ -11,16 +11,18 @@ agent that first searches with the instruction's words, or the search environmen
 
 from __future__ import annotations
 
-import argparse
+import sys
 import tempfile
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import flags
 
 from empg_jax import envs
 from empg_jax.envs import core, external
+from experiments import _cli
 
 
 def _compact(parts, env):
@@ -155,24 +157,23 @@ def textworld_speed(steps: int, batch_size: int = 4) -> float | None:
     return rate
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
-    parser.add_argument("--episodes", type=int, default=256)
-    parser.add_argument("--textworld-steps", type=int, default=200)
-    parser.add_argument("--envs", default="shop,search")
-    parser.add_argument(
-        "--oracle-all",
-        type=int,
-        default=0,
-        help="also run the oracle on the first N tasks of every split",
-    )
-    args = parser.parse_args(argv)
+FLAGS = flags.FlagValues()
+flags.DEFINE_integer("episodes", 256, "episodes per agent and split", flag_values=FLAGS)
+flags.DEFINE_integer("textworld_steps", 200, "TextWorld adapter steps (0 skips)", flag_values=FLAGS)
+flags.DEFINE_string("envs", "shop,search", "comma-separated environment names", flag_values=FLAGS)
+flags.DEFINE_integer(
+    "oracle_all", 0, "also run the oracle on the first N tasks of every split", flag_values=FLAGS
+)
+
+
+def _main() -> None:
+    args = FLAGS
     if args.episodes <= 0:
-        parser.error(f"--episodes must be positive, got {args.episodes}")
+        raise _cli.UsageError(f"--episodes must be positive, got {args.episodes}")
     names = [name for name in args.envs.split(",") if name]
     unknown = [name for name in names if name not in envs.names()]
     if unknown:
-        parser.error(f"unknown environment(s) {unknown}; registered: {list(envs.names())}")
+        raise _cli.UsageError(f"unknown environment(s) {unknown}; registered: {list(envs.names())}")
     for name in names:
         agent_table(name, args.episodes)
         if args.oracle_all > 0:
@@ -181,5 +182,9 @@ def main(argv=None) -> None:
         textworld_speed(args.textworld_steps)
 
 
+def main(argv: list[str] | None = None) -> int:
+    return _cli.run(_main, FLAGS, argv)
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

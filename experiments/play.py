@@ -1,9 +1,9 @@
-"""Play a built-in text environment in the terminal (issue #5, "render / decode ... CLI").
+"""Play a built-in text environment in the terminal.
 
-    python -m experiments.play --env household                  # interactive
-    python -m experiments.play --env household --oracle         # watch the oracle (no TTY needed)
-    python -m experiments.play --env shop --script moves.txt    # one action per line
-    python -m experiments.play --env household --actions "look; go to fridge 1; inventory"
+    python -m experiments.play --env=household                  # interactive
+    python -m experiments.play --env=household --oracle         # watch the oracle (no TTY needed)
+    python -m experiments.play --env=shop --script=moves.txt    # one action per line
+    python -m experiments.play --env=household --actions="look; go to fridge 1; inventory"
 
 Interactive input: the number of an admissible action, or any action text (typed text goes through
 the environment's own parser, so a mistyped action gives "Nothing happens."). Commands:
@@ -12,31 +12,29 @@ the environment's own parser, so a mistyped action gives "Nothing happens."). Co
 
 from __future__ import annotations
 
-import argparse
 import functools
+import os
 import sys
 
 import jax
 import numpy as np
+from absl import flags
 
 from empg_jax import envs
+from experiments import _cli
 
-
-def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--env", default="household", help=f"one of {envs.names()}")
-    ap.add_argument("--split", default=None, help="task split (default: the env's first split)")
-    ap.add_argument("--task", type=int, default=None, help="task index (default: random)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--tokenizer", default="shared", help='"shared" or "own" vocabulary')
-    mode = ap.add_mutually_exclusive_group()
-    mode.add_argument("--oracle", action="store_true", help="let the oracle play")
-    mode.add_argument("--script", default=None, help="file with one action per line")
-    mode.add_argument("--actions", default=None, help='actions separated by ";"')
-    ap.add_argument("--direct", action="store_true", help="oracle answers without <think>")
-    ap.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
-    ap.add_argument("--quiet-admissible", action="store_true", help="do not list actions")
-    return ap.parse_args(argv)
+FLAGS = flags.FlagValues()
+flags.DEFINE_string("env", "household", "environment name", flag_values=FLAGS)
+flags.DEFINE_string("split", None, "task split (default: the env's first split)", flag_values=FLAGS)
+flags.DEFINE_integer("task", None, "task index (default: random)", flag_values=FLAGS)
+flags.DEFINE_integer("seed", 0, "random seed", flag_values=FLAGS)
+flags.DEFINE_enum("tokenizer", "shared", ["shared", "own"], "vocabulary", flag_values=FLAGS)
+flags.DEFINE_bool("oracle", False, "let the oracle play", flag_values=FLAGS)
+flags.DEFINE_string("script", None, "file with one action per line", flag_values=FLAGS)
+flags.DEFINE_string("actions", None, 'actions separated by ";"', flag_values=FLAGS)
+flags.DEFINE_bool("direct", False, "oracle answers without <think>", flag_values=FLAGS)
+flags.DEFINE_integer("max_steps", None, "stop after this many steps", flag_values=FLAGS)
+flags.DEFINE_bool("quiet_admissible", False, "do not list admissible actions", flag_values=FLAGS)
 
 
 @functools.lru_cache(maxsize=8)
@@ -89,9 +87,17 @@ class Session:
         return note, float(reward), self.done
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parse_args(argv)
+def _main() -> int:
+    args = FLAGS
+    if sum([args.oracle, args.script is not None, args.actions is not None]) > 1:
+        raise _cli.UsageError("choose one of --oracle, --script and --actions")
+    if args.env not in envs.names():
+        raise _cli.UsageError(f"unknown environment {args.env!r}; registered: {envs.names()}")
+    if args.script is not None and not os.path.isfile(args.script):
+        raise _cli.UsageError(f"--script={args.script}: no such file")
     env, jits = _env_and_jits(args.env, args.tokenizer)
+    if args.split is not None and args.split not in env.splits:
+        raise _cli.UsageError(f"split {args.split!r} not in {args.env}'s splits {env.splits}")
     split = args.split or env.splits[0]
     params = env.default_params(split=split)
     sess = Session(env, jits, params, jax.random.PRNGKey(args.seed), args.task)
@@ -153,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     won, score = bool(info["won"]), float(info["score"])
     print(f"\n== steps {steps}, return {sess.total:g}, won {won}, score {score:.3f} ==", file=out)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return _cli.run(_main, FLAGS, argv)
 
 
 if __name__ == "__main__":

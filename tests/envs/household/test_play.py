@@ -8,7 +8,7 @@ from experiments import play
 @pytest.mark.slow
 def test_play_oracle_and_script(capsys, tmp_path):
     argv = ["--env", "household", "--tokenizer", "own", "--split", "valid_seen", "--task", "2"]
-    assert play.main(argv + ["--oracle", "--quiet-admissible"]) == 0
+    assert play.main(argv + ["--oracle", "--quiet_admissible"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("== household / valid_seen ==\n-= welcome to textworld")
     assert "<think> " in out and "(reward 10)" in out
@@ -25,6 +25,17 @@ def test_play_oracle_and_script(capsys, tmp_path):
     assert out.rstrip().endswith("== steps 3, return 0, won False, score 0.000 ==")
 
 
-def test_play_rejects_unknown_env():
-    with pytest.raises(ValueError, match="unknown environment"):
-        play.main(["--env", "nowhere", "--oracle"])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--env=nowhere", "--oracle"], "error: unknown environment 'nowhere'; registered: ("),
+        (["--oracle", "--actions=look"], "error: choose one of --oracle, --script and --actions"),
+        (["--split=nope", "--oracle"], "error: split 'nope' not in household's splits ("),
+        (["--script=/no/such/file"], "error: --script=/no/such/file: no such file"),
+        (["--max-step=3"], "error: bad flag: Unknown command line flag 'max-step'"),
+    ],
+)
+def test_play_bad_arguments_are_one_line(capsys, argv, message):
+    assert play.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(message), err
