@@ -36,7 +36,7 @@ import tensorflow_datasets as tfds
 from empg_jax import envs
 from empg_jax.data import demos
 
-BUILTIN_ENVS = ("household", "shop", "search")
+BUILTIN_ENVS = ("household", "shop", "search", "workforce")
 
 
 @dataclasses.dataclass
