@@ -108,8 +108,16 @@ class Workforce(Environment):
 
     # ----- text ----------------------------------------------------------------------------
     def encode(self, text_: str, length: int | None = None) -> np.ndarray:
-        """Text -> ids; the plan tags `<tasks>`, `<task>`, ... are read as word pieces."""
-        return super().encode(spaced_tags(text_), length)
+        """Text -> ids; the plan tags `<tasks>`, `<task>`, ... are read as word pieces.
+
+        A given `length` grows by the tokens the tags gain (a caller sizing it from the
+        tokenizer's count of the raw text, where a tag is one token, gets the whole plan).
+        """
+        spaced = spaced_tags(text_)
+        if length is not None:
+            gained = len(self.tokenizer.encode(spaced)) - len(self.tokenizer.encode(text_))
+            length += max(gained, 0)
+        return super().encode(spaced, length)
 
     def decode(self, tokens: Any, **kwargs: Any) -> str:
         """Ids -> text, with the plan tags written back as `<tasks>`, `<task>`, ..."""

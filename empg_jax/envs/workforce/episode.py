@@ -170,5 +170,7 @@ def reset_in_split(
             plan_workers, requests, steps
         )
         state = state.replace(calls=jnp.where((steps < n)[:, None], calls, pad))
-    start = tab.texts["mono_start" if tab.monolithic else "plan_start"][0]
+    start = render.fill_text(
+        tab.texts["mono_start" if tab.monolithic else "plan_start"], [state.question]
+    )
     return state, compact_tokens(start, tab.obs_len, pad)

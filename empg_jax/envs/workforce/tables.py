@@ -161,7 +161,7 @@ def build_tables(
         monolithic=monolithic,
         action_len=action_len,
         thought_len=thought_len,
-        obs_len=24 if monolithic else 16,
+        obs_len=32 if monolithic else 24,
         ids={s: tok.token_to_id(s) for s in SYMBOLS},
         worker_ids=jnp.asarray([tok.token_to_id(w) for w in WORKERS], jnp.int32),
         city_pool=jnp.asarray([tok.token_to_id(w) for w in CITY_NAMES], jnp.int32),

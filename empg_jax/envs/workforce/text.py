@@ -1,7 +1,7 @@
 """Workforce text: observations, the oracle's thoughts and the word list.
 
-Slots in these texts are filled inside `jit` (`tables` splits them into literal pieces): `@j` a
-task number, `@w` a worker, `@r` a failure reason, `@v` a value, `@n` a count.
+Slots in these texts are filled inside `jit` (`tables` splits them into literal pieces): `@q` the
+question, `@j` a task number, `@w` a worker, `@r` a failure reason, `@v` a value, `@n` a count.
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from empg_jax.text.word import split_words
 
 #: Observations of the planner (one plan per step) and of the monolithic agent (one call).
 TEXTS = {
-    "plan_start": "plan the tasks for the workers .",
+    "plan_start": "@q plan the tasks .",
     "plan_failed": "task @j failed : @w @r . replan .",
     "plan_done": "the plan is done : the answer is @v .",
-    "mono_start": "call the workers , then answer .",
+    "mono_start": "@q call the workers , then answer .",
     "mono_result": "@w returned @v .",
     "mono_failed": "@w @r .",
     "mono_known": "known :",

@@ -304,7 +304,7 @@ def test_expert_plan_is_the_owl_format_and_wins():
 def test_render_info_and_registry():
     states, obs = _reset("train")
     state = take(states, 3)
-    assert ENV.decode(obs[3]) == "plan the tasks for the workers."
+    assert ENV.decode(obs[3]) == ENV.decode(state.question) + " plan the tasks."
     text = ENV.render(state)
     assert "expert plan: <tasks><task>" in text and "documents:" in text
     info = jax.jit(lambda s: ENV.info(s, ENV.default_params()))(state)
