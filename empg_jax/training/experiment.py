@@ -39,7 +39,8 @@ from empg_jax.models import (
 )
 from empg_jax.training import config as config_lib
 from empg_jax.training.distributed import maybe_initialize_distributed
-from empg_jax.training.options import RLOptions, SFTOptions
+from empg_jax.training.dpo import jit_dpo_update
+from empg_jax.training.options import DPOOptions, RLOptions, SFTOptions
 from empg_jax.training.rl import jit_rl_update
 from empg_jax.training.sft import SFTBatch, demonstration_rows, jit_sft_step
 from empg_jax.training.state import TrainState, create_state, make_optimizer
@@ -130,6 +131,7 @@ class Experiment:
             self._init_env(c)
         self._init_prompts(c)
         self.rl_options = RLOptions.from_config(c)
+        self.dpo_options = DPOOptions.from_config(c) if c.rl.algorithm == "dpo" else None
         self.sft_options = SFTOptions.from_config(c)
         if build_model:
             self._init_policy(c)
@@ -176,6 +178,8 @@ class Experiment:
                 kwargs["task_types"] = tuple(c.env.task_types)
             if c.env.rooms:
                 kwargs["rooms"] = tuple(c.env.rooms)
+        if c.env.name == "workforce":
+            kwargs.update(p_fail=float(c.env.p_fail), monolithic=bool(c.env.monolithic))
         self.env = envs.make(c.env.name, tokenizer=self.tokenizer, **kwargs)
 
     def _init_prompts(self, c: ml_collections.ConfigDict) -> None:
@@ -278,9 +282,14 @@ class Experiment:
     def new_state(self, params, phase: str, key, with_ref: bool | None = None) -> TrainState:
         opt = self.sft_opt if phase == "sft" else self.rl_opt
         if with_ref is None:
-            with_ref = phase == "rl" and self.config.rl.kl_coef > 0
+            with_ref = phase == "rl" and self.needs_reference
         init = jax.jit(lambda p, k: create_state(p, opt, k, with_ref))
         return init(params, key)
+
+    @property
+    def needs_reference(self) -> bool:
+        """RL keeps the frozen SFT policy: for the KL penalty, or as DPO's reference."""
+        return self.config.rl.kl_coef > 0 or self.dpo_options is not None
 
     def sft_step(self, state: TrainState, batch: SFTBatch):
         if self._sft_step is None:
@@ -295,10 +304,12 @@ class Experiment:
 
     def rl_step(self, state: TrainState, batch: Rollout):
         if self._rl_step is None:
-            self._rl_step = jit_rl_update(
+            jit_update = jit_rl_update if self.dpo_options is None else jit_dpo_update
+            opts = self.rl_options if self.dpo_options is None else self.dpo_options
+            self._rl_step = jit_update(
                 self.graphdef,
                 self.rl_opt,
-                self.rl_options,
+                opts,
                 jax.tree.map(lambda x: x.sharding, state),
                 self.batch_sharding(batch),
             )
@@ -326,7 +337,10 @@ class Experiment:
                 noise=c.sft.noise,
             )
         )
-        return demonstration_rows(demo(jax.random.fold_in(key, 1), state, obs, task_ids))
+        ro = demo(jax.random.fold_in(key, 1), state, obs, task_ids)
+        if c.sft.success_only:  # OWL: SFT on the expert's successful episodes only
+            ro = ro.replace(valid_NxT=ro.valid_NxT & ro.won_N[:, None])
+        return demonstration_rows(ro)
 
     def play(self, params, key, split: str, task_ids: np.ndarray, temperature: float) -> Rollout:
         """Episodes of the tasks `task_ids` of `split` (groups of `rl.group_size` adjacent)."""
