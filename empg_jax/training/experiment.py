@@ -256,6 +256,11 @@ class Experiment:
         return self.env.default_params(split).replace(horizon=self.horizon)
 
     def reset(self, split: str, task_ids: np.ndarray):
+        if hasattr(self.env, "reset_in_split"):  # one compiled reset serves every split
+            if None not in self._reset:
+                self._reset[None] = jax.jit(jax.vmap(self.env.reset_in_split, in_axes=(0, None)))
+            split_index = jnp.int32(self.env.splits.index(split))
+            return self._reset[None](jnp.asarray(task_ids, jnp.int32), split_index)
         if split not in self._reset:
             p = self._params(split)
             self._reset[split] = jax.jit(lambda t, p=p: reset_episodes(self.env, p, t))

@@ -37,7 +37,7 @@ from empg_jax.envs.workforce.world import (
 from empg_jax.text.word import WordTokenizer
 
 ARG_CODE = -7
-PLAN_LEN = 60  # the planner's action length (a plan of 3 tasks needs at most 55 tokens)
+PLAN_LEN = 56  # the planner's action length (the longest expert plan has 50 tokens)
 CALL_LEN = 14  # the monolithic agent's action length
 BODY_LEN = 10  # tokens of one request
 SHAPE_W = 6  # tokens of a request shape

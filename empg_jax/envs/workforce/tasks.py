@@ -10,95 +10,89 @@ in 1850 times 3 ?") and gives the expert plan that answers it, in the OWL format
 `@c2` distinct cities, `@p1`, `@p2` distinct people, `@y` the founding year of `@c1`, `@k` a
 factor in [2, 4].
 
+Templates are composed from number-valued atoms (a field of an entity, possibly found through
+another lookup: "the birth year of the mayor of @c1") and modifiers (none, "times @k", "plus" or
+"minus" the same field of a second entity).
+
 Splits [our design]: `train` and `test_seen` draw the SEEN templates (disjoint episode seeds);
-`test_unseen` holds templates never trained on, new compositions of seen requests (a mayor's
-children, a difference of populations); `test_transfer` needs the `convert` worker, which only
-this split describes to the agent. Task types are the template names.
+`test_unseen` holds the `HELD_OUT` compositions, each made of an atom and a modifier that both
+occur in seen templates (a mayor's children, children times k, a difference of populations, a sum
+of birth years); `test_transfer` needs the `convert` worker, which only this split describes to
+the agent. Task types are the template names.
 """
 
 from __future__ import annotations
 
 import re
 
-#: (name, question, plan as ((worker, request), ...))
-SEEN = (
-    ("population", "what is the population of @c1 ?", (("lookup", "population of @c1"),)),
-    ("founded", "what is the founding year of @c1 ?", (("lookup", "founding year of @c1"),)),
-    ("birth", "what is the birth year of @p1 ?", (("doc", "birth year of @p1"),)),
-    (
-        "children",
-        "what is the number of children of @p1 ?",
-        (("doc", "number of children of @p1"),),
-    ),
-    (
-        "pop_times",
-        "what is the population of @c1 times @k ?",
-        (("lookup", "population of @c1"), ("calc", "#1 times @k")),
-    ),
-    (
-        "children_times",
-        "what is the number of children of @p1 times @k ?",
-        (("doc", "number of children of @p1"), ("calc", "#1 times @k")),
-    ),
+#: Number-valued atoms: (name, noun phrase, plan). The second operand of "A plus B" uses the
+#: same field of `@c2` / `@p2`.
+ATOMS = (
+    ("population", "the population of @c1", (("lookup", "population of @c1"),)),
+    ("founded", "the founding year of @c1", (("lookup", "founding year of @c1"),)),
+    ("birth", "the birth year of @p1", (("doc", "birth year of @p1"),)),
+    ("children", "the number of children of @p1", (("doc", "number of children of @p1"),)),
     (
         "mayor_birth",
-        "what is the birth year of the mayor of @c1 ?",
+        "the birth year of the mayor of @c1",
         (("lookup", "mayor of @c1"), ("doc", "birth year of #1")),
     ),
     (
-        "founded_pop",
-        "what is the population of the city founded in @y ?",
-        (("lookup", "city founded in @y"), ("lookup", "population of #1")),
-    ),
-    (
-        "founded_pop_times",
-        "what is the population of the city founded in @y times @k ?",
-        (
-            ("lookup", "city founded in @y"),
-            ("lookup", "population of #1"),
-            ("calc", "#2 times @k"),
-        ),
-    ),
-    (
-        "founded_mayor_birth",
-        "what is the birth year of the mayor of the city founded in @y ?",
-        (("lookup", "city founded in @y"), ("lookup", "mayor of #1"), ("doc", "birth year of #2")),
-    ),
-    (
-        "pop_plus",
-        "what is the population of @c1 plus the population of @c2 ?",
-        (("lookup", "population of @c1"), ("lookup", "population of @c2"), ("calc", "#1 plus #2")),
-    ),
-    (
-        "children_minus",
-        "what is the number of children of @p1 minus the number of children of @p2 ?",
-        (
-            ("doc", "number of children of @p1"),
-            ("doc", "number of children of @p2"),
-            ("calc", "#1 minus #2"),
-        ),
-    ),
-)
-UNSEEN = (
-    (
         "mayor_children",
-        "what is the number of children of the mayor of @c1 ?",
+        "the number of children of the mayor of @c1",
         (("lookup", "mayor of @c1"), ("doc", "number of children of #1")),
     ),
     (
-        "pop_minus",
-        "what is the population of @c1 minus the population of @c2 ?",
-        (("lookup", "population of @c1"), ("lookup", "population of @c2"), ("calc", "#1 minus #2")),
-    ),
-    (
-        "mayor_children_times",
-        "what is the number of children of the mayor of @c1 times @k ?",
-        (("lookup", "mayor of @c1"), ("doc", "number of children of #1"), ("calc", "#2 times @k")),
+        "founded_pop",
+        "the population of the city founded in @y",
+        (("lookup", "city founded in @y"), ("lookup", "population of #1")),
     ),
 )
+#: Atoms of one task, usable on both sides of "plus" / "minus".
+SIMPLE = ("population", "founded", "birth", "children")
+#: Held-out compositions [our design]: each atom and each modifier occurs in seen templates,
+#: only these pairings never do.
+HELD_OUT = ("mayor_children", "children_times", "population_minus", "birth_plus")
+
+
+def _compose() -> tuple[tuple, tuple]:
+    """Every template: an atom alone, an atom "times @k", and "A plus / minus B" of two simple
+    atoms of one field; split into (seen, held-out)."""
+    atoms = {name: (phrase, plan) for name, phrase, plan in ATOMS}
+    out = []
+    for name, (phrase, plan) in atoms.items():
+        out.append((name, f"what is {phrase} ?", plan))
+        n = len(plan)
+        if n < 3:
+            out.append(
+                (
+                    f"{name}_times",
+                    f"what is {phrase} times @k ?",
+                    plan + (("calc", f"#{n} times @k"),),
+                )
+            )
+    for name in SIMPLE:
+        phrase, plan = atoms[name]
+        other = phrase.replace("@c1", "@c2").replace("@p1", "@p2")
+        ((worker, request),) = plan
+        second = ((worker, request.replace("@c1", "@c2").replace("@p1", "@p2")),)
+        for op in ("plus", "minus"):
+            out.append(
+                (
+                    f"{name}_{op}",
+                    f"what is {phrase} {op} {other} ?",
+                    plan + second + (("calc", f"#1 {op} #2"),),
+                )
+            )
+    seen = tuple(t for t in out if t[0] not in HELD_OUT)
+    held = tuple(t for t in out if t[0] in HELD_OUT)
+    return seen, held
+
+
+SEEN, UNSEEN = _compose()
 TRANSFER = (
     (
-        "pop_hundreds",
+        "population_hundreds",
         "what is the population of @c1 in hundreds ?",
         (("lookup", "population of @c1"), ("convert", "#1 thousands to hundreds")),
     ),

@@ -278,7 +278,7 @@ def test_transfer_worker_is_described_only_on_the_transfer_split():
         ("<tasks><task>calc:</task></tasks>", "nothing happens.", 0),
         ("<tasks><task>calc 3 times 4</task></tasks>", "nothing happens.", 0),
         ("<tasks>" + "<task>calc: 1</task>" * 4 + "</tasks>", "task 1 failed: calc cannot", 0),
-        ("<tasks>" + "<task>calc: 1</task>" * 5 + "</tasks>", "nothing happens.", 0),  # > 4 tasks
+        ("<tasks>" + "<task>calc: 1</task>" * 5 + "</tasks>", "nothing happens.", 0),  # too long
     ],
 )
 def test_plan_grammar_and_failure_reasons(plan, observation, reward):
@@ -349,3 +349,14 @@ def test_monolithic_results_accumulate():
         state, obs, *_ = step(KEY, state, MONO.encode(call), p)
     assert MONO.decode(obs) == "calc returned 9. known: 2; 4; 9."
     assert int(state.num_known) == 3 and int(state.failures) == 0
+
+
+def test_plans_hold_at_most_four_tasks():
+    from empg_jax.envs.workforce.plan import parse_plan
+
+    for n, ok in ((4, True), (5, False)):
+        tokens = ENV.encode("<tasks>" + "<task>calc: 1</task>" * n + "</tasks>", 80)
+        parsed, count, workers, _ = jax.jit(lambda x: parse_plan(ENV.tables, x))(tokens)
+        assert bool(parsed) == ok and (int(count) == n if ok else True)
+        if ok:
+            np.testing.assert_array_equal(workers, [2, 2, 2, 2])  # calc
