@@ -2,7 +2,7 @@
 loop for JAX environments, a host loop for external ones) and oracle demonstrations."""
 
 from empg_jax.agents.batch import Rollout
-from empg_jax.agents.demos import demonstrations
+from empg_jax.agents.demos import demonstrations, policy_act
 from empg_jax.agents.host import HostEnv, host_rollout
 from empg_jax.agents.prompts import (
     MODES,
@@ -32,6 +32,7 @@ __all__ = [
     "demonstrations",
     "host_rollout",
     "make_rollout",
+    "policy_act",
     "prompt_words",
     "reset_episodes",
     "rollout",

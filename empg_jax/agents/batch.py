@@ -14,8 +14,9 @@ from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import struct
+
+from empg_jax.models import to_host
 
 
 @struct.dataclass
@@ -126,18 +127,18 @@ class Rollout:
     # ----- summaries -------------------------------------------------------------------------
     def episode_metrics(self, task_types: Sequence[str] = ()) -> dict[str, float]:
         """Success, reward, score, length and format/action error rates (host floats)."""
-        won = np.asarray(self.won_N)
-        valid = np.asarray(self.valid_NxT)
+        won = to_host(self.won_N)
+        valid = to_host(self.valid_NxT)
         steps = max(int(valid.sum()), 1)
         out = {
             "success": float(won.mean()),
-            "reward": float(np.asarray(self.reward_N).mean()),
-            "score": float(np.asarray(self.score_N).mean()),
-            "length": float(np.asarray(self.length_N).mean()),
-            "invalid_format": float((np.asarray(self.invalid_format_NxT) & valid).sum() / steps),
-            "invalid_action": float((np.asarray(self.invalid_action_NxT) & valid).sum() / steps),
+            "reward": float(to_host(self.reward_N).mean()),
+            "score": float(to_host(self.score_N).mean()),
+            "length": float(to_host(self.length_N).mean()),
+            "invalid_format": float((to_host(self.invalid_format_NxT) & valid).sum() / steps),
+            "invalid_action": float((to_host(self.invalid_action_NxT) & valid).sum() / steps),
         }
-        task_type = np.asarray(self.task_type_N)
+        task_type = to_host(self.task_type_N)
         for i, name in enumerate(task_types):
             if (task_type == i).any():
                 out[f"success/{name}"] = float(won[task_type == i].mean())

@@ -6,6 +6,7 @@ demonstration row has exactly the prompt the agent will see at that step.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -22,6 +23,30 @@ class _Answer(NamedTuple):
     mask: jax.Array
     log_probs: jax.Array
     entropies: jax.Array
+
+
+def policy_act(env: Any, policy: Callable[..., jax.Array], answer_len: int):
+    """The `act` of `rollout` for a per-episode scripted policy `policy(key, state, obs, info)
+    -> response tokens`: vmapped over the N episodes, cut or padded to `answer_len`, masked up
+    to the first stop token; log-probs and entropies are 0."""
+    policy_N = jax.vmap(policy)
+    tok = env.tokenizer
+
+    def act(k, state, obs, info):
+        n = obs.shape[0]
+        resp = policy_N(jax.random.split(k, n), state, obs, info).astype(jnp.int32)
+        width = resp.shape[1]
+        if width < answer_len:
+            resp = jnp.pad(resp, ((0, 0), (0, answer_len - width)))
+        resp = resp[:, :answer_len]
+        stop = (resp == tok.eot_id) | (resp == tok.eos_id)
+        length = jnp.where(jnp.any(stop, 1), jnp.argmax(stop, 1) + 1, answer_len)
+        mask = jnp.arange(answer_len)[None] < length[:, None]
+        resp = jnp.where(mask, resp, tok.pad_id)
+        zeros = jnp.zeros(resp.shape, jnp.float32)
+        return _Answer(resp, mask, zeros, zeros)
+
+    return act
 
 
 def demonstrations(
@@ -44,22 +69,7 @@ def demonstrations(
     <eot>`; with probability `noise` per step it plays a random admissible action instead
     (imperfect demonstrations, so SFT leaves headroom for RL). Log-probs and entropies are 0.
     """
-    policy = jax.vmap(oracle_policy(env, env_params, thinking=thinking, noise=noise))
-    n = obs_NxO.shape[0]
-
-    def act(k, state, obs, info):
-        resp = policy(jax.random.split(k, n), state, obs, info).astype(jnp.int32)
-        width = resp.shape[1]
-        if width < answer_len:
-            resp = jnp.pad(resp, ((0, 0), (0, answer_len - width)))
-        resp = resp[:, :answer_len]
-        stop = (resp == env.tokenizer.eot_id) | (resp == env.tokenizer.eos_id)
-        length = jnp.where(jnp.any(stop, 1), jnp.argmax(stop, 1) + 1, answer_len)
-        mask = jnp.arange(answer_len)[None] < length[:, None]
-        resp = jnp.where(mask, resp, env.tokenizer.pad_id)
-        zeros = jnp.zeros(resp.shape, jnp.float32)
-        return _Answer(resp, mask, zeros, zeros)
-
+    policy = oracle_policy(env, env_params, thinking=thinking, noise=noise)
     return rollout(
         env,
         builder,
@@ -73,5 +83,5 @@ def demonstrations(
         horizon=horizon,
         answer_len=answer_len,
         thinking=thinking,
-        act=act,
+        act=policy_act(env, policy, answer_len),
     )

@@ -46,7 +46,13 @@ def _shift_in(hist: jax.Array, new: jax.Array) -> jax.Array:
     return jnp.concatenate([hist[:, 1:], new[:, None].astype(hist.dtype)], axis=1)
 
 
-def _empty_history(n: int, builder: PromptBuilder):
+def _empty_history(n: int, builder: PromptBuilder | None):
+    if builder is None:
+        return (
+            jnp.zeros((n, 0, 0), jnp.int32),
+            jnp.zeros((n, 0, 0), jnp.int32),
+            jnp.zeros((n, 0), bool),
+        )
     h, pad = builder.sizes.history, builder.tokenizer.pad_id
     return (
         jnp.full((n, h, builder.sizes.history_obs_tokens), pad, jnp.int32),
@@ -96,9 +102,7 @@ def _assemble(rec_NxT, info, truncated_N, task_id_N, temperature, group_size) ->
     """The episode record from the stacked step records and the final `info` of N episodes."""
     rec = {k: jnp.asarray(v).astype(_STEP_FIELDS[k]) for k, v in rec_NxT.items()}
     suffix = {"prompt": "_NxTxP", "prompt_mask": "_NxTxP"}
-    fields = {
-        k + suffix.get(k, "_NxTxL" if v.ndim == 3 else "_NxT"): v for k, v in rec.items()
-    }
+    fields = {k + suffix.get(k, "_NxTxL" if v.ndim == 3 else "_NxT"): v for k, v in rec.items()}
     return Rollout(
         **fields,
         reward_N=jnp.sum(rec["step_reward"], axis=1),
@@ -115,7 +119,7 @@ def _assemble(rec_NxT, info, truncated_N, task_id_N, temperature, group_size) ->
 
 def rollout(
     env: Any,
-    builder: PromptBuilder,
+    builder: PromptBuilder | None,
     graphdef: nnx.GraphDef,
     params: Any,
     key: jax.Array,
@@ -139,7 +143,9 @@ def rollout(
 
     Args:
       env: a built-in environment (`envs.core` contract).
-      builder: the prompt renderer (its mode should match `thinking`).
+      builder: the prompt renderer (its mode should match `thinking`); None plays `act` without
+        rendering prompts (the record's prompt fields are then empty), e.g. to measure an
+        environment's oracle or random policy.
       graphdef, params: the policy, as from `nnx.split(model, nnx.Param)` (params may also be
         the full state).
       key: PRNG key of this rollout.
@@ -158,8 +164,10 @@ def rollout(
     """
     n = obs_NxO.shape[0]
     chex.assert_shape(task_id_N, (n,))
-    tok = builder.tokenizer
-    p_len, pad = builder.prompt_len, tok.pad_id
+    if builder is None and act is None:
+        raise ValueError("rollout without a prompt builder needs an `act` policy")
+    tok = env.tokenizer if builder is None else builder.tokenizer
+    p_len, pad = (0 if builder is None else builder.prompt_len), tok.pad_id
     stops = stop_tokens(tok)
     info = jax.vmap(env.info, in_axes=(0, None))(env_state, env_params)
     hist_obs, hist_act, hist_valid = _empty_history(n, builder)
@@ -172,23 +180,26 @@ def rollout(
         )
         for k, dtype in _STEP_FIELDS.items()
     }
-    render = jax.vmap(builder.render)
+    render = None if builder is None else jax.vmap(builder.render)
     step_env = jax.vmap(env.step, in_axes=(0, 0, 0, None))
     fmt_ok = jax.vmap(functools.partial(answer_format_ok, tokenizer=tok, thinking=thinking))
 
     def body(carry):
         t, state, obs, info, hist_obs, hist_act, hist_valid, rec = carry
         alive = ~(state.terminated | state.truncated)
-        prompt, pmask = render(
-            info["task"],
-            state.t,
-            hist_obs,
-            hist_act,
-            hist_valid,
-            obs,
-            info["admissible"],
-            info["num_admissible"],
-        )
+        if render is None:
+            prompt, pmask = jnp.zeros((n, 0), jnp.int32), jnp.zeros((n, 0), bool)
+        else:
+            prompt, pmask = render(
+                info["task"],
+                state.t,
+                hist_obs,
+                hist_act,
+                hist_valid,
+                obs,
+                info["admissible"],
+                info["num_admissible"],
+            )
         k_sample, k_env = jax.random.split(jax.random.fold_in(key, t))
         if act is None:
             out = sample(
@@ -212,7 +223,7 @@ def rollout(
             prompt, pmask, out, alive, fmt_ok(out.tokens, out.mask), new_info["invalid"], reward
         )
         rec = {k: rec[k].at[t].set(upd[k].astype(rec[k].dtype)) for k in rec}
-        hist_obs = _shift_in(hist_obs, obs[:, : builder.sizes.history_obs_tokens])
+        hist_obs = _shift_in(hist_obs, obs[:, : hist_obs.shape[2]])
         hist_act = _shift_in(hist_act, _history_action(env, out.tokens))
         hist_valid = _shift_in(hist_valid, alive)
         obs = jnp.where(alive[:, None], new_obs, obs)

@@ -168,3 +168,15 @@ def constrain(x: jax.Array, logical_axes: LogicalAxes, rules: Any = AXIS_RULES) 
         return x
     spec = logical_to_spec(logical_axes, dict(mesh.shape), x.shape, rules)
     return jax.lax.with_sharding_constraint(x, spec)
+
+
+def to_host(x):
+    """A host NumPy copy of an array, also of a global array spread over several processes
+    (an all-gather); on one process it is `np.asarray`."""
+    import numpy as np
+
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+        from jax.experimental import multihost_utils
+
+        return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+    return np.asarray(x)

@@ -231,6 +231,7 @@ def _add_choice_errors(given: dict[str, Any], errors: list[str], check_env_name:
     choice("model.dtype", DTYPES)
     choice("sft.schedule", SCHEDULES)
     choice("nonfinite", ("stop", "skip"))
+    choice("sft.data", ("tfds", "memory"))
 
 
 def from_json(path: str | Path) -> ml_collections.ConfigDict:

@@ -73,6 +73,9 @@ def get_config(env: str = "household") -> ml_collections.ConfigDict:
     c.sft.demo_episodes = 256
     c.sft.prompt_weight = 0.0  # > 0 adds the prompt tokens' NLL ("train on inputs")
     c.sft.noise = 0.3  # share of random admissible actions in the demonstrations
+    # Demonstration rows: "tfds" writes them once to <workdir>/data (array_record) and reads them
+    # through grain; "memory" keeps them in memory (the fast path for tiny runs). Same batches.
+    c.sft.data = "tfds"
 
     c.rl = ml_collections.ConfigDict()
     c.rl.algorithm = "grpo"  # grpo | dapo

@@ -23,11 +23,11 @@ from empg_jax.agents import (
     PromptSizes,
     Rollout,
     agent_tokenizer,
-    demonstrations,
     host_rollout,
     make_rollout,
     reset_episodes,
 )
+from empg_jax.data.demos import demonstration_rows, jitted_demonstrations
 from empg_jax.models import (
     Transformer,
     logical_to_spec,
@@ -41,7 +41,7 @@ from empg_jax.training import config as config_lib
 from empg_jax.training.distributed import maybe_initialize_distributed
 from empg_jax.training.options import RLOptions, SFTOptions
 from empg_jax.training.rl import jit_rl_update
-from empg_jax.training.sft import SFTBatch, demonstration_rows, jit_sft_step
+from empg_jax.training.sft import SFTBatch, jit_sft_step
 from empg_jax.training.state import TrainState, create_state, make_optimizer
 
 
@@ -251,11 +251,21 @@ class Experiment:
     def _params(self, split: str):
         return self.env.default_params(split).replace(horizon=self.horizon)
 
+    def episode_sharding(self, n: int) -> NamedSharding:
+        """N episodes (or rows) on the `data` axis: each device, and each process, gets its
+        share of the rollout."""
+        return NamedSharding(self.mesh, logical_to_spec(("batch",), dict(self.mesh.shape), (n,)))
+
     def reset(self, split: str, task_ids: np.ndarray):
-        if split not in self._reset:
+        """N episodes reset to `task_ids`, sharded by episode (`episode_sharding`)."""
+        n = len(task_ids)
+        if (split, n) not in self._reset:
             p = self._params(split)
-            self._reset[split] = jax.jit(lambda t, p=p: reset_episodes(self.env, p, t))
-        return self._reset[split](jnp.asarray(task_ids, jnp.int32))
+            self._reset[split, n] = jax.jit(
+                lambda t, p=p: reset_episodes(self.env, p, t),
+                out_shardings=self.episode_sharding(n),
+            )
+        return self._reset[split, n](jnp.asarray(task_ids, jnp.int32))
 
     def num_tasks(self, split: str) -> int:
         if self.host_envs is not None:
@@ -305,28 +315,41 @@ class Experiment:
         return self._rl_step(state, batch)
 
     # ----- data ----------------------------------------------------------------------------
-    def demonstration_rows(self, key) -> SFTBatch:
-        """Valid rows of noisy oracle demonstrations on the train split (host arrays)."""
+    def demonstration_rows(self, key) -> dict[str, np.ndarray]:
+        """Rows of noisy oracle demonstrations on random tasks of the train split (host
+        arrays, `data.demos.DEMO_FIELDS`): the SFT data."""
         c = self.config
         n = c.sft.demo_episodes
-        task_ids = jax.random.randint(key, (n,), 0, self.num_tasks(c.env.train_split))
+        task_ids = np.asarray(jax.random.randint(key, (n,), 0, self.num_tasks(c.env.train_split)))
         state, obs = self.reset(c.env.train_split, task_ids)
-        demo = jax.jit(
-            lambda k, s, o, t: demonstrations(
-                self.env,
-                self.builder,
-                k,
-                s,
-                o,
-                self.step_params,
-                t,
-                horizon=self.horizon,
-                answer_len=c.agent.answer_len,
-                thinking=self.thinking,
-                noise=c.sft.noise,
-            )
+        play = jitted_demonstrations(
+            self.env, self.builder, self.horizon, c.agent.answer_len, self.thinking
         )
-        return demonstration_rows(demo(jax.random.fold_in(key, 1), state, obs, task_ids))
+        ro = play(
+            jax.random.fold_in(key, 1),
+            state,
+            obs,
+            self.step_params,
+            jnp.asarray(task_ids),
+            float(c.sft.noise),
+        )
+        return demonstration_rows(ro)
+
+    def sft_batch(self, local: dict[str, np.ndarray], batch_size: int) -> SFTBatch:
+        """The global SFT batch from this process's rows (`data.sft.SFTBatches`): each process
+        holds the rows of its own devices."""
+        sharding = self.episode_sharding(batch_size)
+
+        def global_array(x):
+            shape = (batch_size,) + x.shape[1:]
+            return jax.make_array_from_process_local_data(sharding, x, shape)
+
+        return SFTBatch(
+            global_array(local["prompt"]),
+            global_array(local["prompt_mask"]),
+            global_array(local["answer"]),
+            global_array(local["answer_mask"]),
+        )
 
     def play(self, params, key, split: str, task_ids: np.ndarray, temperature: float) -> Rollout:
         """Episodes of the tasks `task_ids` of `split` (groups of `rl.group_size` adjacent)."""
@@ -346,7 +369,7 @@ class Experiment:
                 group_size=self.group_size,
             )
         # Evaluation keys are host arrays, training keys derive from the sharded state: one
-        # placement for both, so the rollout compiles once.
+        # placement for both, so the rollout compiles once. The episodes are sharded by reset.
         key = jax.device_put(key, NamedSharding(self.mesh, PartitionSpec()))
         state, obs = self.reset(split, task_ids)
         return self.rollout_fn(

@@ -7,6 +7,7 @@ Agents", https://arxiv.org/abs/2509.09265.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -14,15 +15,22 @@ from typing import Any
 
 import jax
 import ml_collections
-import numpy as np
 
+from empg_jax.data.sft import SFTBatches, memory_source, read_rows, write_rows
 from empg_jax.training.checkpoint import Checkpointer, CheckpointError
+from empg_jax.training.distributed import (
+    barrier,
+    is_primary,
+    primary_ok,
+    process_prefix,
+    to_host,
+)
 from empg_jax.training.evaluation import evaluate, rollout_batch
 from empg_jax.training.experiment import Experiment
 from empg_jax.training.guards import NonFiniteError, check_metrics, check_rollout
 from empg_jax.training.metrics import MetricsWriter
 from empg_jax.training.resume import initial_meta, restore_latest
-from empg_jax.training.rundir import WorkdirLock, check_config
+from empg_jax.training.rundir import RunDirError, WorkdirLock, check_config
 from empg_jax.training.schedules import plateau_update
 from empg_jax.training.state import TrainState
 
@@ -59,34 +67,69 @@ def train(
     exp = Experiment(config, host_envs)
     workdir = Path(workdir)
     out = stream if stream is not None else sys.stdout
-    log = lambda message: print(message, file=out, flush=True)  # noqa: E731
-    with WorkdirLock(workdir, log):
-        ckpt = Checkpointer(
-            workdir / "checkpoints", config.checkpoint.keep, config.checkpoint.async_save
-        )
+    log = lambda message: print(process_prefix() + message, file=out, flush=True)  # noqa: E731
+    lock = WorkdirLock(workdir, log)
+    # Process 0 owns the workdir; the others follow its verdict (a refusal stops them all).
+    refusal = None
+    if is_primary():
         try:
+            lock.acquire()
             check_config(
                 workdir,
                 config,
                 allow_changes=allow_config_changes,
-                rl_started=_rl_started(ckpt),
+                rl_started=_rl_started(workdir / "checkpoints"),
                 log=log,
             )
-            writer = MetricsWriter(workdir, config.log.tensorboard, out)
-            try:  # an interrupted run still finishes its pending (async) checkpoint
-                return _train(exp, ckpt, writer)
-            finally:
-                writer.close()
+        except RunDirError as e:
+            lock.release()
+            refusal = e
+    if not primary_ok(refusal is None):
+        raise refusal or RunDirError(f"process 0 refused the workdir {workdir}")
+    try:
+        ckpt = Checkpointer(
+            workdir / "checkpoints", config.checkpoint.keep, config.checkpoint.async_save
+        )
+        writer = MetricsWriter(workdir, config.log.tensorboard, out)
+        try:  # an interrupted run still finishes its pending (async) checkpoint
+            return _train(exp, ckpt, writer)
         finally:
+            writer.close()
             ckpt.close()
+    finally:
+        lock.release()
 
 
-def _rl_started(ckpt: Checkpointer) -> bool:
-    """Whether the newest readable checkpoint is past the first RL iteration."""
-    for step in reversed(ckpt.steps()):
+def _sft_batches(exp: Experiment, key, k_demo, workdir: Path) -> SFTBatches:
+    """The run's SFT batches through the data stack (`data.sft`): the demonstration rows are
+    generated once and, with `sft.data="tfds"`, written to `<workdir>/data` by process 0 and
+    read back from there (also on resume)."""
+    c = exp.config
+    dataset = workdir / "data" / "sft_rows" / "1.0.0"
+    if c.sft.data == "tfds" and (dataset / "dataset_info.json").exists():
+        source = read_rows(dataset)
+    else:
+        rows = exp.demonstration_rows(k_demo)  # a jitted rollout: every process runs it
+        if c.sft.data == "tfds":
+            if is_primary():
+                write_rows(rows, workdir / "data")
+            barrier("sft rows written")
+            source = read_rows(dataset)
+        else:
+            source = memory_source(rows)
+    return SFTBatches(
+        source, key, c.sft.batch_rows, c.sft.steps, jax.process_index(), jax.process_count()
+    )
+
+
+def _rl_started(checkpoints: Path) -> bool:
+    """Whether the newest readable checkpoint is past the first RL iteration (read directly
+    from the checkpoints' JSON metadata, without opening a checkpoint manager)."""
+    steps = sorted((int(p.name) for p in checkpoints.glob("*") if p.name.isdigit()), reverse=True)
+    for step in steps:
         try:
-            meta = ckpt.read_meta(step)
-        except Exception:  # noqa: BLE001 - a damaged step: look at the previous one
+            meta = json.loads((checkpoints / str(step) / "meta" / "metadata").read_text())
+        except (OSError, ValueError):  # a damaged step: look at the previous one
             continue
         return meta.get("phase") == "rl" and meta.get("rl_iteration", 0) > 0
     return False
@@ -115,14 +158,12 @@ def _train(exp: Experiment, ckpt: Checkpointer, writer: MetricsWriter) -> dict[s
 
     # ----- SFT ---------------------------------------------------------------------------
     if meta["phase"] == "sft":
-        demo = exp.demonstration_rows(k_demo)
+        batches = _sft_batches(exp, to_host(state.key), k_demo, writer.workdir)
+        batches.set_state(meta.get("data_state") or {"next_index": meta["sft_step"]})
         for step in range(meta["sft_step"], c.sft.steps):
-            idx = np.asarray(
-                jax.random.randint(
-                    jax.random.fold_in(state.key, step), (c.sft.batch_rows,), 0, demo.num_rows
-                )
-            )
-            state, m = exp.sft_step(state, demo.take(idx))
+            batch = exp.sft_batch(next(batches), c.sft.batch_rows)
+            state, m = exp.sft_step(state, batch)
+            meta["data_state"] = batches.get_state()
             scalars = writer.write("sft", step + 1, m)
             bad = check_metrics(scalars, ("sft_loss", "grad_norm"))
             if bad and c.nonfinite == "stop":
@@ -181,7 +222,7 @@ def _rl_iteration(exp: Experiment, state: TrainState, it: int, temperature: floa
     m["temperature"] = temperature
     m["resample_attempts"] = attempts
     m["kept_groups"] = kept
-    m["time/rollout_tokens_per_s"] = float(np.asarray(ro.answer_mask_NxTxL).sum()) / (t1 - t0)
+    m["time/rollout_tokens_per_s"] = float(to_host(ro.answer_mask_NxTxL).sum()) / (t1 - t0)
     m["time/update_tokens_per_s"] = float(m["num_train_rows"]) * c.agent.answer_len / (t2 - t1)
     m["time/iteration_s"] = t2 - t0
     scalars = writer.write("rl", it + 1, m)

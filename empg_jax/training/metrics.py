@@ -1,5 +1,6 @@
-"""Metrics writers: a JSONL file, TensorBoard via tensorboardX (no TF, no clu writers; stack.md
-§4) and a compact one-line progress report on the terminal."""
+"""Metrics writers: a JSONL file, TensorBoard via tensorboardX (no TensorFlow needed) and a
+compact one-line progress report on the terminal. In a multi-process run only process 0 writes
+files; every process prints its own log lines, prefixed with its index."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from empg_jax.training.distributed import is_primary, process_prefix, to_host
 
 
 def to_python(metrics: dict[str, Any]) -> dict[str, float]:
     """Scalars (jax/numpy) -> python floats; non-scalars are dropped."""
     out = {}
     for k, v in metrics.items():
-        a = np.asarray(v)
+        a = to_host(v)
         if a.ndim == 0 and a.dtype.kind in "biuf":
             out[k] = float(a)
     return out
@@ -30,17 +31,27 @@ class MetricsWriter:
       workdir: run folder.
       tensorboard: also write `<workdir>/tb` event files.
       stream: where progress lines go (default stdout).
+      enabled: write files (default: on process 0 only).
 
     On resume, `truncate(phase, step)` drops the JSONL lines the interrupted run wrote after its
     checkpoint (they are written again), so a resumed run's file equals the uninterrupted one.
     """
 
-    def __init__(self, workdir: str | Path, tensorboard: bool = True, stream=None):
-        self.path = Path(workdir) / "metrics.jsonl"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(
+        self,
+        workdir: str | Path,
+        tensorboard: bool = True,
+        stream=None,
+        enabled: bool | None = None,
+    ):
+        self.workdir = Path(workdir)
+        self.path = self.workdir / "metrics.jsonl"
+        self.enabled = is_primary() if enabled is None else enabled
         self.stream = stream if stream is not None else sys.stdout
         self._tb = None
-        if tensorboard:
+        if self.enabled:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        if tensorboard and self.enabled:
             from tensorboardX import SummaryWriter
 
             self._tb = SummaryWriter(str(Path(workdir) / "tb"))
@@ -62,7 +73,7 @@ class MetricsWriter:
 
     def reset(self) -> None:
         """Empties the file: a start with no checkpoint to resume from starts the record anew."""
-        if self.path.exists() and self.path.stat().st_size:
+        if self.enabled and self.path.exists() and self.path.stat().st_size:
             self.log(f"[metrics] no checkpoint to resume from: starting {self.path} anew")
             self.path.write_text("")
 
@@ -73,7 +84,7 @@ class MetricsWriter:
 
         Order: every SFT line comes before every RL / evaluation line.
         """
-        if not self.path.exists():
+        if not self.enabled or not self.path.exists():
             return
         order = lambda ph: 0 if ph == "sft" else 1  # noqa: E731
         cut = (order(phase), step)
@@ -90,6 +101,8 @@ class MetricsWriter:
 
     def write(self, phase: str, step: int, metrics: dict[str, Any]) -> dict[str, float]:
         scalars = to_python(metrics)
+        if not self.enabled:
+            return scalars
         rec = {"phase": phase, "step": int(step), **scalars}
         with self.path.open("a") as f:
             f.write(json.dumps(rec, sort_keys=True) + "\n")
@@ -100,11 +113,13 @@ class MetricsWriter:
         return scalars
 
     def log(self, message: str) -> None:
-        """One line on the progress stream."""
-        print(message, file=self.stream, flush=True)
+        """One line on the progress stream (every process; prefixed with its index)."""
+        print(process_prefix() + message, file=self.stream, flush=True)
 
     def progress(self, phase: str, step: int, total: int, scalars: dict[str, float], keys) -> None:
-        """`[rl  12/40  3m05s] success 0.41 reward 4.1 ...` on one line."""
+        """`[rl  12/40  3m05s] success 0.41 reward 4.1 ...` on one line (process 0)."""
+        if not self.enabled:
+            return
         el = time.perf_counter() - self._t0
         parts = [f"[{phase:<4} {step:>4}/{total:<4} {int(el // 60)}m{int(el % 60):02d}s]"]
         for k in keys:
