@@ -319,7 +319,6 @@ def parse_answer(
     action = jnp.where(action_ok, action, tok.unk_id).astype(jnp.int32)
     valid_rows = jnp.arange(admissible_AxL.shape[0]) < num_admissible
     hit = jnp.all(admissible_AxL.astype(jnp.int32) == action[None, :], axis=1) & valid_rows
-    hit = hit & action_ok
     return ParsedAnswer(
         format_ok, action, action_ok, jnp.argmax(hit).astype(jnp.int32), jnp.any(hit)
     )

@@ -12,6 +12,7 @@ from empg_jax.agents import answer_format_ok
 from empg_jax.envs.core import match_action, parse_action
 from empg_jax.text.answer import AnswerReader, parse_answer
 from empg_jax.text.bridge import TokenBridge
+from empg_jax.text.qwen import byte_to_unicode
 from tests.text.conftest import env_prompts
 
 B, R, W = 32, 64, 256  # [B, R] generated ids -> [B, W] word ids (CJK: a piece per character)
@@ -97,6 +98,21 @@ def test_random_ids_equal_reference(qwen_reader):
         check(qwen_reader, rows)
 
 
+def test_utf8_boundaries_equal_reference(qwen_reader):
+    """Byte sequences at every boundary of UTF-8 decoding with replacement: overlong and surrogate
+    second bytes, bad leads, cut sequences, stray continuation bytes, the largest code point."""
+    tok = qwen_reader.chat.tokenizer.tokenizer
+    byte_id = {b: tok.token_to_id(ch) for b, ch in byte_to_unicode().items()}
+    sequences = [
+        "E0 9F 80 41", "E0 A0 80 41", "ED 9F BF", "ED A0 80", "F0 8F BF BF", "F0 90 80 80",
+        "F4 8F BF BF", "F4 90 80 80", "F5 80", "C0 80", "C1 BF", "C2 80", "C2", "E2 82", "E2 82 41",
+        "F0 9F 8D", "F0 9F 8D 8E", "80 80 BF", "C3 A9 A9", "E1 80 C3 A9", "DF BF DF", "EF BF BD",
+        "C4 B0 C4 B0 61", "E2 84 AA 41",
+    ]  # fmt: skip
+    rows = [[byte_id[int(b, 16)] for b in s.split()] for s in sequences]
+    check(qwen_reader, rows)
+
+
 def test_overflow_keeps_a_prefix(qwen_reader):
     tok = qwen_reader.chat.tokenizer.tokenizer
     texts = ["1 2 3 4 5 6 7 8 9 1 2 3 4 5 6 7 8 9", " " * 128 + "x", "go to fridge 1"]
@@ -140,6 +156,7 @@ CASES = [
     "<action> open fridge 1 </action> <action> go </action>",
     "go to fridge 1",
     "<think> </think> <think> <action> open fridge 1 </action>",
+    "go <think> fridge 1 </think> <action> go to fridge 1 </action>",
 ]
 
 
