@@ -99,7 +99,7 @@ def test_household_prompts_and_answers_equal_encode(qwen_bridge):
 @pytest.mark.parametrize("name", ENV_NAMES)
 def test_rollout_prompts_and_answers_equal_encode(qwen_bridge, name):
     prompts, answers = env_prompts(name, 16, 12, seed=1)
-    assert len(prompts) >= 100
+    assert len(prompts) >= 80  # search episodes are short: the oracle answers in 2-4 steps
     check_prompts(qwen_bridge, prompts)
     check_answers(qwen_bridge, answers)
 
