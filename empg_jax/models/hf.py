@@ -37,14 +37,15 @@ ARCHITECTURES = {
 }
 
 
-def _rope(hf: dict) -> tuple[float, float]:
+def _rope(hf: dict, source: str) -> tuple[float, float]:
     rope = hf.get("rope_parameters") or hf.get("rope_scaling") or {}
+    if not isinstance(rope, dict):
+        raise ValueError(f"{source}: field 'rope_parameters' must be an object, got {rope!r}")
     rope_type = rope.get("rope_type", rope.get("type", "default"))
     if rope_type != "default":
         raise ValueError(f"unsupported config field rope_type={rope_type!r} (only 'default' RoPE)")
-    theta = rope.get("rope_theta", hf.get("rope_theta", 10_000.0))
-    factor = rope.get("partial_rotary_factor", hf.get("partial_rotary_factor", 1.0))
-    return float(theta), float(factor)
+    get = _fields({**hf, **rope}, source)
+    return get("rope_theta", float, 10_000.0), get("partial_rotary_factor", float, 1.0)
 
 
 def float_dtype(dtype: Any) -> str:
@@ -97,7 +98,7 @@ def config_from_hf(hf: dict, dtype: Any = jnp.float32, source: str = "config.jso
         raise ValueError(f"unsupported config field hidden_act={act!r} (only 'silu')")
     if hf.get("use_sliding_window", False):
         raise ValueError("unsupported config field use_sliding_window=True")
-    theta, rotary = _rope(hf)
+    theta, rotary = _rope(hf, source)
     heads = get("num_attention_heads")
     common = dict(
         vocab_size=get("vocab_size"),

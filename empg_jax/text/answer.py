@@ -49,9 +49,9 @@ _HASH_MUL = 0x01000193
 LETTER, DIGIT, NEWLINE, OTHER, SPACE = range(5)
 
 
-def _hash_rows(chars: np.ndarray | jax.Array, xp) -> np.ndarray | jax.Array:
+def _hash_rows(chars: np.ndarray | jax.Array, seed: int, xp) -> np.ndarray | jax.Array:
     """FNV-style hash of each row of character codes (-1 padding ignored), uint32 wrap."""
-    h = xp.full(chars.shape[:-1], 0x811C9DC5, xp.uint32)
+    h = xp.full(chars.shape[:-1], (0x811C9DC5 + 0x9E3779B9 * seed) % 2**32, xp.uint32)
     for j in range(chars.shape[-1]):
         c = chars[..., j]
         mixed = (h ^ c.astype(xp.uint32)) * xp.uint32(_HASH_MUL)
@@ -90,10 +90,10 @@ class AnswerReader:
         chars = np.full((len(entries), self._width), -1, np.int32)
         for row, (w, _) in enumerate(entries):
             chars[row, : len(w)] = [ord(c) for c in w]
-        hashes = _hash_rows(chars, np)
+        self._seed = 0
+        while len(np.unique(hashes := _hash_rows(chars, self._seed, np))) != len(hashes):
+            self._seed += 1  # two words share a hash (rare with 32 bits): another basis
         order = np.argsort(hashes, kind="stable")
-        if len(np.unique(hashes)) != len(hashes):  # pragma: no cover - 32-bit FNV, ~1k words
-            raise ValueError("two vocabulary words share a hash; change _HASH_MUL")
         self._hashes = hashes[order]
         self._entry_chars = chars[order]
         self._entry_ids = np.asarray([entries[r][1] for r in order], np.int32)
@@ -241,7 +241,7 @@ class AnswerReader:
         col = jnp.arange(width)
         window = at(low, p_start[:, None] + col[None, :], -1)
         window = jnp.where(col[None, :] < p_len[:, None], window, -1)
-        h = _hash_rows(window, jnp)
+        h = _hash_rows(window, self._seed, jnp)
         hashes = jnp.asarray(self._hashes)
         row = jnp.clip(jnp.searchsorted(hashes, h), 0, hashes.shape[0] - 1)
         same = (hashes[row] == h) & jnp.all(jnp.asarray(self._entry_chars)[row] == window, axis=1)

@@ -218,6 +218,8 @@ def test_damaged_config_is_one_error_naming_file_and_field(exported, tmp_path):
             (lambda c: c.update(vocab_size=-5), "'vocab_size' must be a positive integer"),
             (lambda c: c.update(num_hidden_layers=True), "'num_hidden_layers' must be"),
             (lambda c: c.update(rms_norm_eps=float("nan")), "'rms_norm_eps' must be"),
+            (lambda c: c.update(rope_parameters="x"), "'rope_parameters' must be an object"),
+            (lambda c: c["rope_parameters"].update(rope_theta="1e6"), "'rope_theta' must be"),
         ]
     ):
         folder = _copy(path, tmp_path / f"c{i}", edit_config=edit)

@@ -10,9 +10,10 @@ import pytest
 
 from empg_jax.agents import answer_format_ok
 from empg_jax.envs.core import match_action, parse_action
-from empg_jax.text.answer import AnswerReader, parse_answer
+from empg_jax.text.answer import AnswerReader, _hash_rows, parse_answer
 from empg_jax.text.bridge import TokenBridge
 from empg_jax.text.qwen import byte_to_unicode
+from empg_jax.text.word import WordTokenizer
 from tests.text.conftest import env_prompts
 
 B, R, W = 32, 64, 256  # [B, R] generated ids -> [B, W] word ids (CJK: a piece per character)
@@ -189,3 +190,23 @@ def test_parse_answer_matches_env_parsing_and_format_check(words, thinking):
     for g, w, name in zip(got, want, ("format", "action", "ok", "row", "admissible"), strict=True):
         np.testing.assert_array_equal(np.asarray(g), np.asarray(w), err_msg=name)
     assert np.asarray(got[4]).sum() >= 3 and not np.asarray(got[0]).all()
+
+
+def test_hash_collisions_in_the_vocabulary_are_resolved(small_chat):
+    """Two words with the same hash under the first basis: the reader picks another one."""
+    rng = np.random.default_rng(0)
+    letters = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz", np.uint8).astype(np.int32)
+    words7 = np.unique(rng.choice(letters, (200_000, 7)), axis=0)
+    hashes = _hash_rows(words7, 0, np)
+    values, counts = np.unique(hashes, return_counts=True)
+    pair = np.flatnonzero(hashes == values[counts > 1][0])[:2]
+    w1, w2 = ("".join(map(chr, words7[i])) for i in pair)
+    vocab = WordTokenizer.from_word_lists([[w1, w2]])
+    reader = AnswerReader(vocab, small_chat)
+    assert reader._seed >= 1
+    rows = [small_chat.tokenizer.encode(f"{w1} {w2} {w2}{w1}")]
+    check(reader, rows)
+    out, mask, _ = _read(reader, np.asarray([rows[0] + [0] * (R - len(rows[0]))] * B),
+                         np.arange(R)[None].repeat(B, 0) < len(rows[0]), W, None)  # fmt: skip
+    ids = np.asarray(out)[0][np.asarray(mask)[0]].tolist()
+    assert ids == [vocab.token_to_id(w1), vocab.token_to_id(w2), vocab.unk_id]
