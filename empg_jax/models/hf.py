@@ -29,6 +29,7 @@ from flax import nnx
 
 from empg_jax.models.config import ModelConfig
 from empg_jax.models.transformer import Transformer
+from empg_jax.text.chat import ChatTokenizer
 
 ARCHITECTURES = {
     "qwen2": "Qwen2ForCausalLM",
@@ -480,8 +481,6 @@ def to_hf(model: Transformer, config: ModelConfig, path: str, tokenizer: Any = N
     """
     chat = None
     if tokenizer is not None:
-        from empg_jax.text.chat import ChatTokenizer
-
         chat = tokenizer
         if not isinstance(chat, ChatTokenizer):
             chat = ChatTokenizer.from_tokenizer(tokenizer)
