@@ -29,6 +29,10 @@ CORE = [
     "tensorboardX==2.6.5",
     "protobuf==7.36.2",
     "etils==1.15.0",
+    # Chat templates of Hugging Face checkpoints are Jinja (empg_jax.text.chat).
+    "jinja2==3.1.6",
+    # bfloat16 safetensors (empg_jax.models.hf); jax depends on it too.
+    "ml-dtypes==0.7.0",
 ]
 
 EXTRAS = {
