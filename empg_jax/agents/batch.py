@@ -34,6 +34,8 @@ class Rollout:
       invalid_format_NxT: bool, the answer broke the step format.
       invalid_action_NxT: bool, the environment rejected the action (a no-op).
       step_reward_NxT: float32, the environment's reward for the step.
+      overflow_NxT: bool, the step's prompt (or demonstration answer) did not fit the codec's
+        length and was cut: the lengths of the config are too short.
     Episode fields:
       reward_N: float32 return (sum of step rewards); won_N: bool; score_N: float32 in [0, 1];
       length_N: int32 steps taken; truncated_N: bool hit the horizon without terminating;
@@ -53,6 +55,7 @@ class Rollout:
     invalid_format_NxT: jax.Array
     invalid_action_NxT: jax.Array
     step_reward_NxT: jax.Array
+    overflow_NxT: jax.Array
     reward_N: jax.Array
     won_N: jax.Array
     score_N: jax.Array

@@ -7,22 +7,16 @@ demonstration row has exactly the prompt the agent will see at that step.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from empg_jax.agents.batch import Rollout
+from empg_jax.agents.codec import ChatCodec, WordCodec
 from empg_jax.agents.prompts import PromptBuilder
-from empg_jax.agents.rollout import rollout
+from empg_jax.agents.rollout import _Answer, rollout
 from empg_jax.envs.core import oracle_policy
-
-
-class _Answer(NamedTuple):
-    tokens: jax.Array
-    mask: jax.Array
-    log_probs: jax.Array
-    entropies: jax.Array
 
 
 def policy_act(env: Any, policy: Callable[..., jax.Array], answer_len: int):
@@ -62,14 +56,17 @@ def demonstrations(
     answer_len: int,
     thinking: bool,
     noise: float = 0.0,
+    codec: WordCodec | ChatCodec | None = None,
 ) -> Rollout:
     """Oracle demonstrations of N episodes in the agent's own step prompts, for SFT.
 
     The oracle (`envs.core.oracle_policy`) answers `[<think> ... </think>] <action> ... </action>
     <eot>`; with probability `noise` per step it plays a random admissible action instead
     (imperfect demonstrations, so SFT leaves headroom for RL). Log-probs and entropies are 0.
+    With a `codec` the prompts and answers are recorded in its ids (`codec.target`).
     """
     policy = oracle_policy(env, env_params, thinking=thinking, noise=noise)
+    words_len = answer_len if codec is None else codec.word_answer_len
     return rollout(
         env,
         builder,
@@ -83,5 +80,6 @@ def demonstrations(
         horizon=horizon,
         answer_len=answer_len,
         thinking=thinking,
-        act=policy_act(env, policy, answer_len),
+        codec=codec,
+        act=policy_act(env, policy, words_len),
     )

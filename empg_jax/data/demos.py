@@ -149,13 +149,13 @@ def _pad_to(ids: np.ndarray, batch: int) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=16)
-def jitted_demonstrations(env, builder, horizon: int, answer_len: int, thinking: bool):
+def jitted_demonstrations(env, builder, horizon: int, answer_len: int, thinking: bool, codec=None):
     """`agents.demonstrations` jitted, `noise` traced (one program per environment and sizes)."""
 
     def run(key, state, obs, params, task_ids, noise):
         return demonstrations(
             env, builder, key, state, obs, params, task_ids,
-            horizon=horizon, answer_len=answer_len, thinking=thinking, noise=noise,
+            horizon=horizon, answer_len=answer_len, thinking=thinking, noise=noise, codec=codec,
         )  # fmt: skip
 
     return jax.jit(run)

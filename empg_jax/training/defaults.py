@@ -42,6 +42,10 @@ def get_config(env: str = "household") -> ml_collections.ConfigDict:
     c.model.num_kv_heads = 2
     c.model.intermediate_size = 256
     c.model.hf_checkpoint = ""  # folder with config.json + *.safetensors (preset "hf")
+    # The policy's tokenizer: "" = the environments' word ids, or the checkpoint's own
+    # (tokenizer.json) when model.hf_checkpoint is set; "qwen2.5" = the offline Qwen2.5
+    # vocabulary (e.g. a random tiny model with the real vocabulary); or a folder.
+    c.model.tokenizer = ""
     # GLM-4.5-style MoE for the tiny/small presets (num_experts 0: dense). The router bias takes
     # a loss-free balance step of moe_bias_rate after every optimiser step (GLM-4.5: 0.001).
     c.model.num_experts = 0
@@ -59,7 +63,10 @@ def get_config(env: str = "household") -> ml_collections.ConfigDict:
     c.agent.history_obs_tokens = 16
     c.agent.admissible_rows = 32
     c.agent.admissible_tokens = 128
-    c.agent.answer_len = CPU_LENGTHS.get(env, (352, 12))[1]
+    c.agent.answer_len = CPU_LENGTHS.get(env, (352, 12))[1]  # in the policy's tokens
+    # The policy's prompt length in its own tokens with a Hugging Face tokenizer (0: 1.5 x
+    # prompt_len plus the chat template); agent.prompt_len counts the environment's words.
+    c.agent.model_prompt_len = 0
     c.agent.top_k = 0
 
     c.sft = ml_collections.ConfigDict()
