@@ -10,6 +10,7 @@ from empg_jax.ops.distributions import (
     entropy_from_logits,
     log_softmax,
     renyi2_entropy,
+    temperature_scaled_logits,
     token_log_probs,
 )
 from empg_jax.ops.logit_dynamics import logit_update, logit_update_norm
@@ -24,5 +25,6 @@ __all__ = [
     "masked_mean",
     "renyi2_entropy",
     "segment_mean",
+    "temperature_scaled_logits",
     "token_log_probs",
 ]
