@@ -128,6 +128,13 @@ def _first_argmax(z_BxV: Array, z_max_Bx1: Array) -> Array:
     return jnp.minimum(first, vocab - 1)  # a NaN row still gives a valid token id
 
 
+def _gumbel_max(key: Array, logits_BxV: Array) -> Array:
+    """`jax.random.categorical(key, logits_BxV)`, the same draw (the same Gumbel noise and
+    its first maximiser), with `_first_argmax` for the (value, index) reduction."""
+    noisy = jax.random.gumbel(key, logits_BxV.shape, logits_BxV.dtype) + logits_BxV
+    return _first_argmax(noisy, jnp.max(noisy, axis=-1, keepdims=True))
+
+
 def _next_tokens(key, logits_BxV, temperature, top_k: int, top_p):
     """Chooses one token per row and returns (tokens, log pi_T(token), entropy of pi_T).
 
@@ -147,7 +154,7 @@ def _next_tokens(key, logits_BxV, temperature, top_k: int, top_p):
 
         def draw(_):
             scaled = temperature_scaled_logits(z, temperature)
-            return jax.random.categorical(key, filter_logits(scaled, top_k, top_p), axis=-1)
+            return _gumbel_max(key, filter_logits(scaled, top_k, top_p))
 
         tokens = jax.lax.cond(
             temperature > 0.0, draw, lambda _: _first_argmax(z, z_max), None

@@ -18,6 +18,19 @@ import jax.numpy as jnp
 Array = jax.Array
 
 
+def temperature_scaled_logits(logits: Array, temperature: Array | float) -> Array:
+    r"""The logits of the tempered policy :math:`\pi_T = \mathrm{softmax}(z / T)`, in float32.
+
+    The one place where a sampling temperature meets logits: the sampler draws from these
+    logits and records log-probs and entropies of them; the training forward recomputes the
+    same log-probs with the same function, so PPO's ratio compares like with like. `T <= 0`
+    means greedy decoding: the logits are returned at `T = 1`. `temperature` may be traced.
+    """
+    chex.assert_type(logits, float)
+    t = jnp.asarray(temperature, jnp.float32)
+    return jnp.asarray(logits, jnp.float32) / jnp.where(t > 0.0, t, 1.0)
+
+
 def _as_f32_last(logits: Array, axis: int) -> Array:
     chex.assert_type(logits, float)
     if logits.ndim == 0:
@@ -181,34 +194,6 @@ def renyi2_entropy(logits: Array, axis: int = -1, where: Array | None = None) ->
         -jnp.log(jnp.where(collision > 0, jnp.minimum(collision, 0.5), 1.0)),
     )
     return _apply_row_mask(h2, where)
-
-
-def temperature_scaled_logits(logits: Array, temperature: Array | float) -> Array:
-    r"""Logits divided by a sampling temperature, in float32: the logits of pi_T.
-
-    .. math:: \pi_T(y) = \mathrm{softmax}(z / T)_y, \qquad T > 0.
-
-    The one place where empg_jax applies a temperature: the sampler draws from these logits and
-    reports log-probs and entropies of softmax(z / T), and the training forward pass must divide
-    its logits the same way for PPO's importance ratio to start at 1. A temperature that is not
-    positive (0, negative or NaN) means greedy decoding; the logits are then returned at T = 1,
-    so log-probs and entropies stay those of the model itself.
-
-    For tiny T, z / T can overflow float32; pass `z - max z` (then every entry is <= 0 and the
-    largest is exactly 0) when only the distribution matters.
-
-    Args:
-      logits: `[..., V]` logits, any float dtype.
-      temperature: a scalar, or an array that broadcasts against `logits` (e.g. `[B, 1]`).
-
-    Returns:
-      float32 logits with the shape of `logits`.
-    """
-    chex.assert_type(logits, float)
-    temperature = jnp.asarray(temperature, jnp.float32)
-    # `~(T > 0)` is also true for NaN, which therefore decodes greedily instead of giving NaN.
-    divisor = jnp.where(temperature > 0.0, temperature, 1.0)
-    return jnp.asarray(logits, jnp.float32) / divisor
 
 
 def token_log_probs(logits: Array, tokens: Array, where: Array | None = None) -> Array:
