@@ -162,8 +162,8 @@ def run_tunix(shape: dict, steps: int, warmup: int, seed: int) -> dict:
                          devices=jax.devices()[:1])  # fmt: skip
     total = warmup + steps
     rollout = base_rollout.RolloutConfig(
-        max_tokens_to_generate=s["gen"], max_prompt_length=PROMPT_PAD,
-        kv_cache_size=PROMPT_PAD + s["gen"] + 8, temperature=TEMPERATURE, eos_tokens=[-1])  # fmt: skip
+        max_tokens_to_generate=s["gen"], max_prompt_length=PROMPT_PAD, eos_tokens=[-1],
+        kv_cache_size=PROMPT_PAD + s["gen"] + 8, temperature=TEMPERATURE)  # fmt: skip
     training = rlc.RLTrainingConfig(
         actor_optimizer=optax.adamw(LR, weight_decay=WEIGHT_DECAY),
         eval_every_n_steps=10**9, max_steps=total)  # fmt: skip
