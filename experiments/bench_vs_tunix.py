@@ -241,6 +241,10 @@ def _tunix_available(python: str) -> bool:
                           cwd=HERE).returncode == 0  # fmt: skip
 
 
+def _load() -> str:
+    return " / ".join(f"{x:.1f}" for x in os.getloadavg()) + " (1 / 5 / 15 min)"
+
+
 def _fmt_range(xs, scale=1e-3, digits=3):
     lo, hi = min(xs) * scale, max(xs) * scale
     return f"{lo:.{digits}f}" if f"{lo:.{digits}f}" == f"{hi:.{digits}f}" else (
@@ -297,7 +301,8 @@ def main(argv=None) -> int:
         print(f"Tunix is not importable with {a.tunix_python}: timing empg_jax only "
               "(see this script's docstring to install it).", flush=True)  # fmt: skip
     print(f"{a.rounds} round(s) x {shapes}; {a.warmup} warm-up + {a.steps} timed steps per "
-          f"worker; systems: {[s[0] for s in systems]}", flush=True)  # fmt: skip
+          f"worker; systems: {[s[0] for s in systems]}; load average {_load()}",
+          flush=True)  # fmt: skip
     results = {(name, sh): [] for name, *_ in systems for sh in shapes}
     for r in range(a.rounds):
         for sh in shapes:
@@ -335,7 +340,8 @@ def main(argv=None) -> int:
                     f"{_fmt_range(ratios, 1.0, 2)} (median {statistics.median(ratios):.2f})"
                 )
         print(f"| {label} | " + " | ".join(cells) + " |")
-    print("\nRanges are over rounds; each entry is a worker's median over its timed steps.")
+    print(f"\nRanges are over rounds; each entry is a worker's median over its timed steps. "
+          f"Load average at the end: {_load()}.")  # fmt: skip
     return 0
 
 
