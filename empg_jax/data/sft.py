@@ -60,6 +60,7 @@ def write_rows(rows: dict[str, np.ndarray], data_dir: str | Path) -> Path:
     """Writes `rows` (`data.demos.DEMO_FIELDS`) under `data_dir` once; returns the dataset
     folder (an existing one is reused as it is)."""
     builder = SftRows(rows=rows, data_dir=str(data_dir))
+    tfds.disable_progress_bar()  # a training run prints its own progress
     builder.download_and_prepare()
     return Path(builder.data_dir)
 

@@ -347,15 +347,18 @@ class Experiment:
         return self._sft_step(state, batch)
 
     def rl_step(self, state: TrainState, batch: Rollout):
+        sharding = self.batch_sharding(batch)
         if self._rl_step is None:
             self._rl_step = jit_rl_update(
                 self.graphdef,
                 self.rl_opt,
                 self.rl_options,
                 jax.tree.map(lambda x: x.sharding, state),
-                self.batch_sharding(batch),
+                sharding,
             )
-        return self._rl_step(state, batch)
+        # Episodes on the data axis (a rollout, or groups DAPO gathered from several, may come
+        # back laid out otherwise; across processes jit does not move them by itself).
+        return self._rl_step(state, jax.device_put(batch, sharding))
 
     # ----- data ----------------------------------------------------------------------------
     def demonstration_rows(self, key) -> dict[str, np.ndarray]:
