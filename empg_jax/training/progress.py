@@ -154,7 +154,7 @@ class Progress:
         self, phase: str, step: int, total: int, scalars: dict[str, float], keys, every: int = 1
     ) -> None:
         """Step `step` (1-based) of `phase` is done: advance the bar; every `every` steps and at
-        the last one, also write the plain line."""
+        the last one, also write the plain line. The last step closes the bar."""
         if phase != self.phase or total != self.total:
             self.begin(phase, total, step - 1)  # a phase nobody began: rate from here on
         keys = tuple(keys)
@@ -166,6 +166,9 @@ class Progress:
             self._bar.update(step - self._bar.n)
         if step == total or (every > 0 and step % every == 0):
             self.write(self.line(step, scalars, keys))
+        if step == total and self._bar is not None:  # the phase is done: its bar stays as is
+            self._bar.close()
+            self._bar = None
 
     def write(self, message: str) -> None:
         if self._bar is not None:

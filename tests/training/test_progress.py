@@ -92,7 +92,7 @@ def test_terminal_gets_a_bar_and_keeps_the_lines(no_ci):
         prog.update("rl", step, 4, RL_SCALARS, ("success", "reward", "kl"), every=2)
         if step == 3:
             prog.write("[checkpoint] saved")
-    prog.close()
+    prog.write("[eval] after RL")  # the last step closed the bar: this line goes below it
     text = out.getvalue()
     redraws = text.split("\r")
     # Bars for steps 1..4 with tqdm's elapsed<remaining and rate, our postfix (the first two
@@ -106,7 +106,7 @@ def test_terminal_gets_a_bar_and_keeps_the_lines(no_ci):
         lines
     )
     assert "[checkpoint] saved" in lines
-    assert redraws[-1].startswith("rl: 100%")
+    assert redraws[-1].startswith("rl: 100%") and redraws[-1].endswith("]\n[eval] after RL\n")
 
 
 @pytest.mark.parametrize(
