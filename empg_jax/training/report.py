@@ -110,9 +110,11 @@ CURVES = (
     ("mean step entropy (rollout)", ("step_entropy_mean",)),
     ("KL (to the reference, else PPO's approx.)", ("kl", "approx_kl")),
     ("clip fraction", ("clip_fraction",)),
-    ("EMPG g (gradient scale), mean", ("empg_g_mean",)),
+    ("EMPG g (gradient scale): min, mean, max", ("empg_g_mean",)),
     ("EMPG f (future clarity), mean", ("empg_f_mean",)),
 )
+#: Panels that also shade a range: EMPG's g is normalised to mean 1, its spread is the signal.
+BANDS = {"EMPG g (gradient scale): min, mean, max": ("empg_g_min", "empg_g_max")}
 
 
 def _series(records, keys) -> tuple[list[int], list[float]] | None:
@@ -149,9 +151,15 @@ def plot_runs(
             if series is not None:
                 ax.plot(*series, color=colors[i % len(colors)], marker=".", lw=1.2)
                 drawn[title][labels[i]] = series
+            lo, hi = (_series(run.rl, (k,)) for k in BANDS.get(title, ("", "")))
+            if lo is not None and hi is not None and lo[0] == hi[0]:
+                ax.fill_between(lo[0], lo[1], hi[1], color=colors[i % len(colors)], alpha=0.2)
+                drawn[title][f"{labels[i]} min"], drawn[title][f"{labels[i]} max"] = lo, hi
         if not drawn[title]:
             ax.text(0.5, 0.5, "not logged", ha="center", va="center", transform=ax.transAxes)
+            ax.set_yticks([])
         ax.set_title(title, fontsize=10)
+        ax.ticklabel_format(axis="y", useOffset=False)
     ax = axes.flat[len(CURVES)]
     title = "held-out success (evaluations)"
     drawn[title] = {}

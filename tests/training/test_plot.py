@@ -70,9 +70,9 @@ def test_panels_hold_each_runs_metrics(tmp_path):
         tmp_path / "a",
         toy_config(seed=0),
         [
-            {"success": 0.25, "kl": 0.5, "approx_kl": 9.0, "empg_g_mean": 1.5},
-            {"success": NAN, "kl": 0.25, "approx_kl": 9.0, "empg_g_mean": 0.5},
-            {"success": 0.75, "kl": 0.125, "approx_kl": 9.0, "empg_g_mean": 1.0},
+            {"success": 0.25, "kl": 0.5, "approx_kl": 9.0, "empg_g_mean": 1.5, "empg_g_min": 0.5},
+            {"success": NAN, "kl": 0.25, "approx_kl": 9.0, "empg_g_mean": 0.5, "empg_g_min": 0.25},
+            {"success": 0.75, "kl": 0.125, "approx_kl": 9.0, "empg_g_mean": 1.0, "empg_g_min": 0.0},
         ],
         [("eval_before", 0, {"valid_seen/success": 0.5}), ("eval", 3, {"valid_seen/success": 1.0})],
     )
@@ -87,7 +87,8 @@ def test_panels_hold_each_runs_metrics(tmp_path):
     # KL: the reference KL where the run has one, else PPO's estimate.
     kl = drawn["KL (to the reference, else PPO's approx.)"]
     assert kl == {"seed=0": ([1, 2, 3], [0.5, 0.25, 0.125]), "seed=1": ([1, 2], [0.01, 0.01])}
-    assert drawn["EMPG g (gradient scale), mean"] == {"seed=0": ([1, 2, 3], [1.5, 0.5, 1.0])}
+    g = drawn["EMPG g (gradient scale): min, mean, max"]
+    assert g == {"seed=0": ([1, 2, 3], [1.5, 0.5, 1.0])}  # no empg_g_max: no band
     assert drawn["EMPG f (future clarity), mean"] == {}
     assert drawn["held-out success (evaluations)"] == {"seed=0 valid_seen": ([0, 3], [0.5, 1.0])}
 
@@ -157,5 +158,10 @@ def test_two_toy_runs_overlaid(tmp_path, capsys):
     rl_b = [r for r in read_jsonl(b / "metrics.jsonl") if r["phase"] == "rl"]
     assert drawn["EMPG f (future clarity), mean"] == {
         "rl.empg.enabled=True, seed=1": ([1, 2], [r["empg_f_mean"] for r in rl_b])
+    }
+    g = drawn["EMPG g (gradient scale): min, mean, max"]
+    assert g == {
+        f"rl.empg.enabled=True, seed=1{part}": ([1, 2], [r[f"empg_g_{key}"] for r in rl_b])
+        for part, key in (("", "mean"), (" min", "min"), (" max", "max"))
     }
     assert all(math.isfinite(r["empg_g_mean"]) for r in rl_b)
