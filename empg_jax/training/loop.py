@@ -44,6 +44,7 @@ PROGRESS_KEYS = (
     "kl",
     "clip_fraction",
 )
+SFT_KEYS = ("sft_loss", "grad_norm")
 
 
 def train(
@@ -149,17 +150,26 @@ def _train(exp: Experiment, ckpt: Checkpointer, writer: MetricsWriter) -> dict[s
         meta["reference"] = state.ref_params is not None
         ckpt.save(global_step, state, meta)
 
+    eval_s: dict[str, float] = {}  # wall time of each split's latest evaluation
+
     def evaluate_all(params) -> dict[str, dict[str, float]]:
-        return {split: evaluate(exp, params, split, k_eval) for split in c.env.eval_splits}
+        results = {}
+        for split in c.env.eval_splits:
+            t0 = time.perf_counter()
+            results[split] = evaluate(exp, params, split, k_eval)
+            eval_s[split] = time.perf_counter() - t0
+        return results
 
     def log_eval(phase: str, step: int, results) -> None:
         for split, res in results.items():
-            writer.write(phase, step, {f"{split}/{k}": v for k, v in res.items()})
+            timing = {"time/eval_s": eval_s[split]}
+            writer.write(phase, step, {**{f"{split}/{k}": v for k, v in res.items()}, **timing})
 
     # ----- SFT ---------------------------------------------------------------------------
     if meta["phase"] == "sft":
         batches = _sft_batches(exp, to_host(state.key), k_demo, writer.workdir)
         batches.set_state(meta.get("data_state") or {"next_index": meta["sft_step"]})
+        writer.begin("sft", c.sft.steps, meta["sft_step"])
         for step in range(meta["sft_step"], c.sft.steps):
             batch = exp.sft_batch(next(batches), c.sft.batch_rows)
             state, m = exp.sft_step(state, batch)
@@ -168,8 +178,8 @@ def _train(exp: Experiment, ckpt: Checkpointer, writer: MetricsWriter) -> dict[s
             bad = check_metrics(scalars, ("sft_loss", "grad_norm"))
             if bad and c.nonfinite == "stop":
                 raise NonFiniteError(f"SFT step {step + 1}: {', '.join(bad)}")
-            if (step + 1) % max(c.log.progress_every * 10, 1) == 0 or step + 1 == c.sft.steps:
-                writer.progress("sft", step + 1, c.sft.steps, scalars, ("sft_loss", "grad_norm"))
+            sft_every = c.log.progress_every * 10
+            writer.progress("sft", step + 1, c.sft.steps, scalars, SFT_KEYS, sft_every)
             meta["sft_step"] = step + 1
             every = c.checkpoint.sft_every
             if every and (step + 1) % every == 0 and step + 1 < c.sft.steps:
@@ -186,15 +196,22 @@ def _train(exp: Experiment, ckpt: Checkpointer, writer: MetricsWriter) -> dict[s
         # `truncate` dropped this evaluation (written before the checkpoint, and not told
         # apart from a shorter run's final one): redo it, as the uninterrupted run has it.
         log_eval("eval", resumed_rl, evaluate_all(state.params))
+    writer.begin("rl", c.rl.iterations, meta["rl_iteration"])
     for it in range(meta["rl_iteration"], c.rl.iterations):
         state, scalars = _rl_iteration(exp, state, it, meta["temperature"], writer)
         if c.rl.plateau.enabled:
             plateau_update(meta, scalars["reward"], c.rl.plateau)
         meta["rl_iteration"] = it + 1
+        eval_s.clear()
         if (it + 1) % c.eval.every == 0 and it + 1 < c.rl.iterations:
             log_eval("eval", it + 1, evaluate_all(state.params))
+        shown = {**scalars, "step_entropy": scalars.get("step_entropy_mean", float("nan"))}
+        shown["time/eval_s"] = sum(eval_s.values())
+        writer.progress("rl", it + 1, c.rl.iterations, shown, PROGRESS_KEYS, c.log.progress_every)
         if (it + 1) % c.checkpoint.every == 0 or it + 1 == c.rl.iterations:
             save(c.sft.steps + it + 1)
+    if c.env.eval_splits:
+        writer.log(f"[eval] after RL: {', '.join(c.env.eval_splits)} ...")
     after = evaluate_all(state.params)
     log_eval("eval", c.rl.iterations, after)
     return {"before": meta["before"], "after": after, "state": state, "experiment": exp}
@@ -224,14 +241,13 @@ def _rl_iteration(exp: Experiment, state: TrainState, it: int, temperature: floa
     m["kept_groups"] = kept
     m["time/rollout_tokens_per_s"] = float(to_host(ro.answer_mask_NxTxL).sum()) / (t1 - t0)
     m["time/update_tokens_per_s"] = float(m["num_train_rows"]) * c.agent.answer_len / (t2 - t1)
-    m["time/iteration_s"] = t2 - t0
+    m["time/iteration_s"] = t2 - t0  # rollout + update; evaluation: `time/eval_s` of "eval"
+    m["time/rollout_s"] = t1 - t0
+    m["time/update_s"] = t2 - t1
     scalars = writer.write("rl", it + 1, m)
     bad = check_metrics(scalars, ("loss", "pg_loss", "kl", "grad_norm"))
     if bad and c.nonfinite == "stop":
         raise NonFiniteError(f"RL iteration {it + 1}: {', '.join(bad)}")
-    if (it + 1) % max(c.log.progress_every, 1) == 0:
-        shown = {**scalars, "step_entropy": scalars.get("step_entropy_mean", float("nan"))}
-        writer.progress("rl", it + 1, c.rl.iterations, shown, PROGRESS_KEYS)
     return state, scalars
 
 

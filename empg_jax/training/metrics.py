@@ -1,17 +1,18 @@
-"""Metrics writers: a JSONL file, TensorBoard via tensorboardX (no TensorFlow needed) and a
-compact one-line progress report on the terminal. In a multi-process run only process 0 writes
-files; every process prints its own log lines, prefixed with its index."""
+"""Metrics writers: a JSONL file, TensorBoard via tensorboardX (no TensorFlow) and progress on the
+terminal (`training.progress`: a live bar on a terminal, plain lines in CI and log files). In a
+multi-process run only process 0 writes files and progress; every process prints its own log
+lines, prefixed with its index."""
 
 from __future__ import annotations
 
 import json
 import math
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from empg_jax.training.distributed import is_primary, process_prefix, to_host
+from empg_jax.training.progress import Progress
 
 
 def to_python(metrics: dict[str, Any]) -> dict[str, float]:
@@ -31,7 +32,8 @@ class MetricsWriter:
       workdir: run folder.
       tensorboard: also write `<workdir>/tb` event files.
       stream: where progress lines go (default stdout).
-      enabled: write files (default: on process 0 only).
+      enabled: write files and progress (default: on process 0 only).
+      live: draw a progress bar (default: when `stream` is a terminal and `CI` is not set).
 
     On resume, `truncate(phase, step)` drops the JSONL lines the interrupted run wrote after its
     checkpoint (they are written again), so a resumed run's file equals the uninterrupted one.
@@ -43,6 +45,7 @@ class MetricsWriter:
         tensorboard: bool = True,
         stream=None,
         enabled: bool | None = None,
+        live: bool | None = None,
     ):
         self.workdir = Path(workdir)
         self.path = self.workdir / "metrics.jsonl"
@@ -55,7 +58,7 @@ class MetricsWriter:
             from tensorboardX import SummaryWriter
 
             self._tb = SummaryWriter(str(Path(workdir) / "tb"))
-        self._t0 = time.perf_counter()
+        self._progress = Progress(self.stream, live=live and self.enabled)
 
     def _lines(self) -> list[str]:
         """The file's lines; a line that is not JSON (a torn write) is dropped with a message."""
@@ -113,21 +116,26 @@ class MetricsWriter:
         return scalars
 
     def log(self, message: str) -> None:
-        """One line on the progress stream (every process; prefixed with its index)."""
-        print(process_prefix() + message, file=self.stream, flush=True)
+        """One line on the progress stream, above the progress bar when there is one (every
+        process; prefixed with its index)."""
+        self._progress.write(process_prefix() + message)
 
-    def progress(self, phase: str, step: int, total: int, scalars: dict[str, float], keys) -> None:
-        """`[rl  12/40  3m05s] success 0.41 reward 4.1 ...` on one line (process 0)."""
-        if not self.enabled:
-            return
-        el = time.perf_counter() - self._t0
-        parts = [f"[{phase:<4} {step:>4}/{total:<4} {int(el // 60)}m{int(el % 60):02d}s]"]
-        for k in keys:
-            if k in scalars:
-                parts.append(f"{k} {scalars[k]:.3g}")
-        print(" ".join(parts), file=self.stream, flush=True)
+    def begin(self, phase: str, total: int, done: int = 0) -> None:
+        """Starts the progress of `phase` (`done` of `total` steps already made, on resume)."""
+        if self.enabled:
+            self._progress.begin(phase, total, done)
+
+    def progress(
+        self, phase: str, step: int, total: int, scalars: dict[str, float], keys, every: int = 1
+    ) -> None:
+        """Step `step` of `phase` is done: the bar advances (on a terminal) and, every `every`
+        steps and at the last one, `[rl  12/40  3m05s 15.4s/it eta 7m11s] success 0.41 ...`
+        is written (`training.progress`; process 0 only)."""
+        if self.enabled:
+            self._progress.update(phase, step, total, scalars, keys, every)
 
     def close(self) -> None:
+        self._progress.close()
         if self._tb is not None:
             self._tb.close()
 
