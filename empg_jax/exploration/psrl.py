@@ -69,7 +69,7 @@ def make_mdp(
     basis_concentration: float = 0.3,
     prior_alpha: float = 1.0,
 ) -> LinearMixtureMDP:
-    """Samples the spec's random instance on the host: rows of every P_i ~ Dirichlet(0.3),
+    """Samples one random instance on the host: rows of every P_i ~ Dirichlet(0.3),
     r ~ U[0, 1], theta* ~ Dirichlet(alpha 1).
 
     Host-side numpy on purpose: `jax.random.dirichlet` (a rejection-sampled gamma) takes tens of
