@@ -193,8 +193,9 @@ def run_fig1(config) -> None:
     for th in config.thresholds:
         print()
         print(samples_table(results, specs, config, th, num_players=2))
-    print()
-    print(regret_definitions_table(results, specs, config, config.thresholds[0]))
+    for th in config.thresholds:
+        print()
+        print(regret_definitions_table(results, specs, config, th))
     panels = {
         f"{name}, {describe(config)}": (
             results,

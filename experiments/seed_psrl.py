@@ -191,6 +191,7 @@ def prior_table(settings: list[str], regret: np.ndarray, config) -> str:
 
 def plot(settings: list[str], regret: np.ndarray, config, path: str) -> None:
     fig, ax = plt.subplots(1, 1, figsize=(6.5, 4.5))
+    ax.set_prop_cycle(color=plt.get_cmap("tab20").colors)
     k = np.arange(1, regret.shape[-1] + 1)
     for name, reg in zip(settings, regret, strict=True):
         ax.loglog(k, reg.cumsum(-1).mean(0), lw=1, label=name or "default")
