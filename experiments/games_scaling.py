@@ -26,7 +26,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
-def _arm(spec: str, num_actions: int, config):
+def parse_scaling_arm(spec: str, num_actions: int, config):
+    """`games_stats.parse_arm` plus the "+cells" suffix (per-cell learner); returns (arm, cells)."""
     cells = spec.endswith("+cells")
     parsed = games_stats.parse_arm(
         spec.removesuffix("+cells"), num_actions, config.horizon, config.anytime
@@ -39,7 +40,7 @@ def run_size(config, players: int, width: int, stages: int) -> dict[str, np.ndar
     num_routes = width**stages
     seeds = [config.seed * 100_003 + s for s in range(config.num_seeds)]
     instances = [games_routing.routing_game(s, players, width, stages) for s in seeds]
-    specs = [_arm(a, num_routes, config) for a in config.arms]
+    specs = [parse_scaling_arm(a, num_routes, config) for a in config.arms]
     structured = [a for a, cells in specs if not cells]
     per_cell = [a for a, cells in specs if cells]
     if per_cell and players * num_routes**players > config.max_cells:

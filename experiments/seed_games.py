@@ -332,16 +332,23 @@ def knob_row(st: dict, specs: list, config, name: str) -> str:
 def main(argv) -> None:
     del argv
     config = _CONFIG.value
-    if config.experiment == "fig1":
-        run_fig1(config)
-    elif config.experiment == "knobs":
-        run_knobs(config)
-    elif config.experiment == "scaling":
-        from experiments import games_scaling
+    from experiments import games_scaling
 
-        games_scaling.run_scaling(config)
-    else:
+    runs = {"fig1": run_fig1, "knobs": run_knobs, "scaling": games_scaling.run_scaling}
+    if config.experiment not in runs:
         raise app.UsageError(f"unknown experiment {config.experiment!r}: fig1, knobs or scaling")
+    # Validate every arm spec and knob setting before the long runs start (one-line errors).
+    try:
+        if config.experiment == "scaling":
+            for spec in config.arms:
+                games_scaling.parse_scaling_arm(spec, 2, config)
+        else:
+            parse_arms(config, config.matrix_actions)
+        for setting in config.settings:
+            apply_setting(config, setting)
+    except ValueError as err:
+        raise app.UsageError(str(err)) from None
+    runs[config.experiment](config)
 
 
 if __name__ == "__main__":

@@ -35,12 +35,23 @@ _CONFIG = config_flags.DEFINE_config_file("config", "configs/exploration/psrl.py
 
 FEATURES = ("vtr", "model")
 PROJECTIONS = ("kernel", "simplex", "none")
+
+
+def _choice(options: tuple[str, ...]):
+    def parse(value: str) -> int:
+        if value not in options:
+            raise ValueError(f"{value!r} is not one of {options}")
+        return options.index(value)
+
+    return parse
+
+
 _KEYS = {
     "alpha": float,
     "noise_std": float,
     "jitter": float,
-    "features": FEATURES.index,
-    "projection": PROJECTIONS.index,
+    "features": _choice(FEATURES),
+    "projection": _choice(PROJECTIONS),
     "model_noise_std": float,
     "instance_seed": int,
     "basis_concentration": float,
@@ -212,6 +223,11 @@ def main(argv) -> None:
     del argv
     config = _CONFIG.value
     settings = list(config.settings) + list(config.prior_settings)
+    try:
+        for setting in settings:
+            parse_setting(setting, config)
+    except ValueError as err:
+        raise app.UsageError(str(err)) from None
     regret = run(config, settings)
     n = len(config.settings)
     if n:
