@@ -19,7 +19,6 @@ import math
 from typing import NamedTuple
 
 import numpy as np
-from scipy import stats
 
 from empg_jax.exploration import games
 
@@ -102,10 +101,13 @@ def median_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float, fl
     if n == 0:
         raise ValueError("median_ci needs at least one value")
     alpha = 1.0 - level
-    lo = int(stats.binom.ppf(alpha / 2, n, 0.5))  # P(Bin < lo) <= alpha/2 for 1-based x_(lo)
-    if stats.binom.cdf(lo - 1, n, 0.5) > alpha / 2:
-        lo -= 1
-    lo = max(lo, 1)
+
+    def below(k: int) -> float:  # P(Bin(n, 1/2) <= k)
+        return sum(math.comb(n, i) for i in range(k + 1)) / 2**n
+
+    lo = 1  # the largest 1-based rank l with P(Bin(n, 1/2) < l) <= alpha / 2
+    while lo < n // 2 and below(lo) <= alpha / 2:
+        lo += 1
     hi = n + 1 - lo
     return float(np.median(x)), float(x[lo - 1]), float(x[hi - 1])
 
