@@ -12,28 +12,35 @@ each threshold (median over seeds with an order-statistic 95% interval) and the 
 standard-tuned and the best tuned Exp3 (paired bootstrap intervals); then the Braess routing game
 and the radar-versus-DRFM-jammer link, one table each. `knobs`: the same ratios for every setting in
 `config.settings` (noise, prior, eta schedule, horizon, ...), for all regret definitions and for
-rounds or rounds x players. `scaling`: `experiments.games_scaling`.
+rounds or rounds x players. `scaling`: `experiments._games_scaling`.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 import jax
 import matplotlib
 import ml_collections
 import numpy as np
-from absl import app
+from absl import flags
 from ml_collections import config_flags
 
 from empg_jax.exploration import games
-from experiments import games_stats
+from experiments import _games_stats as games_stats
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-_CONFIG = config_flags.DEFINE_config_file("config", "configs/exploration/games.py")
+from experiments import _cli
+
+FLAGS = flags.FlagValues()
+DEFAULT_CONFIG = "configs/exploration/games.py"
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, f"config file (default {DEFAULT_CONFIG})", flag_values=FLAGS
+)
 
 
 def run_arms(config, game_list: list, arm_specs: list, label: str) -> dict[str, np.ndarray]:
@@ -184,7 +191,7 @@ def describe(config) -> str:
 
 
 def run_fig1(config) -> None:
-    from experiments import games_scaling
+    from experiments import _games_scaling as games_scaling
 
     specs = parse_arms(config, config.matrix_actions)
     name = f"matrix {config.matrix_actions}x{config.matrix_actions}"
@@ -329,14 +336,13 @@ def knob_row(st: dict, specs: list, config, name: str) -> str:
     )
 
 
-def main(argv) -> None:
-    del argv
+def _main() -> None:
     config = _CONFIG.value
-    from experiments import games_scaling
+    from experiments import _games_scaling as games_scaling
 
     runs = {"fig1": run_fig1, "knobs": run_knobs, "scaling": games_scaling.run_scaling}
     if config.experiment not in runs:
-        raise app.UsageError(f"unknown experiment {config.experiment!r}: fig1, knobs or scaling")
+        raise _cli.UsageError(f"unknown experiment {config.experiment!r}: fig1, knobs or scaling")
     # Validate every arm spec and knob setting before the long runs start (one-line errors).
     try:
         if config.experiment == "scaling":
@@ -347,9 +353,13 @@ def main(argv) -> None:
         for setting in config.settings:
             apply_setting(config, setting)
     except ValueError as err:
-        raise app.UsageError(str(err)) from None
+        raise _cli.UsageError(str(err)) from None
     runs[config.experiment](config)
 
 
+def main(argv: list[str] | None = None) -> int:
+    return _cli.run(_main, FLAGS, argv, default_config=DEFAULT_CONFIG)
+
+
 if __name__ == "__main__":
-    app.run(main)
+    sys.exit(main())

@@ -17,13 +17,14 @@ per-episode regret early and late; and, for `config.prior_settings`, the Bayesia
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 import jax
 import jax.numpy as jnp
 import matplotlib
 import numpy as np
-from absl import app
+from absl import flags
 from ml_collections import config_flags
 
 from empg_jax.exploration import psrl
@@ -31,7 +32,13 @@ from empg_jax.exploration import psrl
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-_CONFIG = config_flags.DEFINE_config_file("config", "configs/exploration/psrl.py")
+from experiments import _cli
+
+FLAGS = flags.FlagValues()
+DEFAULT_CONFIG = "configs/exploration/psrl.py"
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, f"config file (default {DEFAULT_CONFIG})", flag_values=FLAGS
+)
 
 FEATURES = ("vtr", "model")
 PROJECTIONS = ("kernel", "simplex", "none")
@@ -219,15 +226,14 @@ def plot(settings: list[str], regret: np.ndarray, config, path: str) -> None:
     plt.close(fig)
 
 
-def main(argv) -> None:
-    del argv
+def _main() -> None:
     config = _CONFIG.value
     settings = list(config.settings) + list(config.prior_settings)
     try:
         for setting in settings:
             parse_setting(setting, config)
     except ValueError as err:
-        raise app.UsageError(str(err)) from None
+        raise _cli.UsageError(str(err)) from None
     regret = run(config, settings)
     n = len(config.settings)
     if n:
@@ -240,5 +246,9 @@ def main(argv) -> None:
     print(f"[psrl] figure: {config.figure}")
 
 
+def main(argv: list[str] | None = None) -> int:
+    return _cli.run(_main, FLAGS, argv, default_config=DEFAULT_CONFIG)
+
+
 if __name__ == "__main__":
-    app.run(main)
+    sys.exit(main())

@@ -11,7 +11,7 @@ import pytest
 
 from empg_jax.exploration import games, games_radar, games_routing
 from empg_jax.testing import run_variants
-from experiments import games_stats
+from experiments import _games_stats as games_stats
 
 
 def test_optimistic_rewards_every_estimator():

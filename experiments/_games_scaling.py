@@ -20,7 +20,7 @@ import matplotlib
 import numpy as np
 
 from empg_jax.exploration import games, games_radar, games_routing, radar
-from experiments import games_stats
+from experiments import _games_stats as games_stats
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
