@@ -53,7 +53,7 @@ def parse_arm(spec: str) -> Arm:
     literals). Only fields that may change at the SFT boundary are allowed."""
     name, _, rest = spec.partition(":")
     name = name.strip()
-    if not name or not name.replace("_", "").replace("-", "").isalnum():
+    if not name or not name.replace("_", "").replace("-", "").replace(".", "").isalnum():
         raise ConfigError(f"arm {spec!r}: it must start with a name, e.g. 'grpo: rl.lr=1e-4'")
     overrides = []
     for item in rest.split():
@@ -188,9 +188,26 @@ def mean_ci(values: Sequence[float]) -> tuple[float, float, float]:
     return m, m - half, m + half
 
 
+def wilson_ci(successes: Sequence[bool]) -> tuple[float, float, float]:
+    """`(rate, low, high)`: the 95% Wilson interval of a success rate over episodes."""
+    n = len(successes)
+    p = float(np.mean(successes)) if n else 0.0
+    if not n:
+        return p, p, p
+    z = 1.959964
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return p, centre - half, centre + half
+
+
 def summarize(cells: Sequence[dict], baseline: str) -> dict:
-    """Per environment, arm and split: success over seeds (mean and 95% interval) and the paired
-    difference from the baseline arm of the same seed (mean and 95% interval)."""
+    """Per environment, arm and split: success (mean and 95% interval) and the paired difference
+    from the baseline arm of the same seed (mean and 95% interval).
+
+    With several seeds the intervals are over seeds (t-intervals of the per-seed values). With
+    one seed they are over evaluation episodes: a Wilson interval for the success rate, and a
+    t-interval of the per-task differences (both arms play the same tasks) for the difference.
+    """
     out: dict[str, Any] = {}
     by = {(c["env"], c["arm"], c["seed"]): c for c in cells}
     for env in sorted({c["env"] for c in cells}):
@@ -205,14 +222,27 @@ def summarize(cells: Sequence[dict], baseline: str) -> dict:
                 after = [by[env, arm, s]["after"][split]["success"] for s in have]
                 episodes = by[env, arm, have[0]]["after"][split]["episodes"]
                 entry = {"success": mean_ci(after), "per_seed": after, "episodes": episodes}
+                single = len(have) == 1 and "won_per_task" in by[env, arm, have[0]]["after"][split]
+                if single:
+                    entry["success"] = wilson_ci(
+                        by[env, arm, have[0]]["after"][split]["won_per_task"]
+                    )
+                entry["interval_over"] = "episodes" if single else "seeds"
                 before = [(by[env, arm, s]["before"] or {}).get(split) for s in have]
                 if all(b is not None for b in before):
                     entry["before"] = mean_ci([b["success"] for b in before])
+                    if single and "won_per_task" in before[0]:
+                        entry["before"] = wilson_ci(before[0]["won_per_task"])
                 paired = [s for s in have if (env, baseline, s) in by]
                 if arm != baseline and paired:
                     base = [by[env, baseline, s]["after"][split]["success"] for s in paired]
                     mine = [by[env, arm, s]["after"][split]["success"] for s in paired]
                     entry["vs_baseline"] = mean_ci(np.subtract(mine, base))
+                    if single and len(paired) == 1:
+                        s0 = paired[0]
+                        a = np.asarray(by[env, arm, s0]["after"][split]["won_per_task"], float)
+                        b = np.asarray(by[env, baseline, s0]["after"][split]["won_per_task"], float)
+                        entry["vs_baseline"] = mean_ci(a - b)
                 row[split] = entry
             out[env]["arms"][arm] = row
     return out
@@ -254,7 +284,8 @@ def results_markdown(summary: dict, baseline: str) -> str:
             )
             lines.append(f"\nafter SFT (before RL): {text}")
         episodes = {s: int(first[s]["episodes"]) for s in splits}
-        lines.append(f"episodes per split and seed: {episodes}\n")
+        over = first[splits[0]]["interval_over"]
+        lines.append(f"episodes per split and seed: {episodes}; intervals over {over}\n")
     return "\n".join(lines)
 
 
