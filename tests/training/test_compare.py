@@ -77,7 +77,15 @@ def test_a_small_grid_shares_sft_resumes_and_reports(tmp_path, monkeypatch, caps
         cmp.parse_arm("empg: rl.empg.enabled=True"),
     ]
     grid = cmp.Grid({"toy": base}, (0, 1), arms, "base")
+    from empg_jax.training import experiment
+
+    calls = []
+    sft_step = experiment.Experiment.sft_step
+    monkeypatch.setattr(
+        experiment.Experiment, "sft_step", lambda self, *a: calls.append(1) or sft_step(self, *a)
+    )
     cells = cmp.run_grid(grid, tmp_path, log=lambda m: None)
+    assert len(calls) == 2 * 8  # SFT once per seed: the arms continue its checkpoint
     assert sorted((c["seed"], c["arm"]) for c in cells) == [
         (0, "base"),
         (0, "empg"),
