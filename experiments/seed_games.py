@@ -1,224 +1,365 @@
-"""Optimistic Thompson sampling in unknown games: self-play settling rounds per learner.
+"""Optimistic Thompson sampling in unknown games: samples to a target average regret per learner.
 
-Spec: `seed-systems.md` (f). Two games: a random 50 x 50 general-sum matrix game (a new game per
-seed) and a Braess traffic-routing congestion game. Prints one table per game and writes the
-average-regret curves.
+Three experiments, chosen by `config.experiment`:
 
-    python -m experiments.seed_games --config=configs/exploration/games.py
+    python -m experiments.seed_games  # Fig. 1, Braess, radar
+    python -m experiments.seed_games --config=configs/exploration/games_knobs.py  # knob sweep
+    python -m experiments.seed_games --config=configs/exploration/games_scaling.py  # scaling
+
+`fig1`: self-play on random 50 x 50 general-sum matrix games (a new game per seed), the learners of
+the paper's Fig. 1 plus references; a table of samples until the average regret settles at or below
+each threshold (median over seeds with an order-statistic 95% interval) and the ratios to the best
+standard-tuned and the best tuned Exp3 (paired bootstrap intervals); then the Braess routing game
+and the radar-versus-DRFM-jammer link, one table each. `knobs`: the same ratios for every setting in
+`config.settings` (noise, prior, eta schedule, horizon, ...), for all regret definitions and for
+rounds or rounds x players. `scaling`: `experiments._games_scaling`.
 """
 
 from __future__ import annotations
 
-import math
 import os
+import sys
 import time
-from typing import NamedTuple
 
 import jax
 import matplotlib
+import ml_collections
 import numpy as np
-from absl import app
+from absl import flags
 from ml_collections import config_flags
 
 from empg_jax.exploration import games
+from experiments import _games_stats as games_stats
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-_CONFIG = config_flags.DEFINE_config_file("config", "configs/exploration/games.py")
+from experiments import _cli
+
+FLAGS = flags.FlagValues()
+DEFAULT_CONFIG = "configs/exploration/games.py"
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, f"config file (default {DEFAULT_CONFIG})", flag_values=FLAGS
+)
 
 
-def settle_of_curve(curve: np.ndarray, threshold: float, trace_every: int, horizon: int) -> int:
-    """First traced round after which the (seed-averaged) curve stays <= threshold."""
-    bad = np.nonzero(curve > threshold)[0]
-    if bad.size == 0:
-        return trace_every
-    if bad[-1] == curve.size - 1:
-        return horizon
-    return int((bad[-1] + 2) * trace_every)
-
-
-class Arm(NamedTuple):
-    """One learner of the experiment: table label and `games.make_learner` arguments."""
-
-    label: str
-    estimator: str
-    no_regret: str
-    learning_rate: float
-    beta: float
-    mix: float = 0.0
-
-
-EXP3_ARMS = ("iwe-hedge", "iwr-hedge")
-
-
-def arm_specs(config, num_actions: int) -> list[Arm]:
-    """Expands `config.arms` into the learners that are run.
-
-    `iwe-hedge` and `iwr-hedge` (Exp3 with the importance-weighted loss or reward vector,
-    `games` module docstring) become one arm per `config.exp3_eta_scales` (multipliers of the Hedge
-    eta), times one arm per `config.exp3_mixes` (Auer's uniform mixing gamma; 0 = none): the
-    spec's calibration reports "Exp3 (best of two eta)", so Exp3 gets the benefit of a tuned step
-    size and the ratio tables compare against the best of them. `ucb-hedge` becomes one
-    arm for the headline width `config.beta` (the spec's beta = 2) plus one per
-    `config.ucb_extra_betas`, because beta is a knob of UCB-Hedge and the UCB/Exp3 ratio depends on
-    it. Every other arm uses the Hedge eta and `config.beta`.
-    """
-    eta = config.learning_rate
-    if eta <= 0:
-        eta = math.sqrt(8.0 * math.log(num_actions) / config.horizon)
-    specs = []
-    for arm in config.arms:
-        estimator, no_regret = arm.split("-")
-        if arm in EXP3_ARMS:
-            for scale in config.exp3_eta_scales:
-                for mix in config.exp3_mixes:
-                    label = f"{arm} eta x{scale:g}" + (f" gamma {mix:g}" if mix else "")
-                    specs.append(Arm(label, estimator, no_regret, eta * scale, config.beta, mix))
-        elif arm == "ucb-hedge":
-            for beta in (config.beta, *config.ucb_extra_betas):
-                specs.append(Arm(f"{arm} beta {beta:g}", estimator, no_regret, eta, beta))
-        else:
-            specs.append(Arm(arm, estimator, no_regret, eta, config.beta))
-    labels = [a.label for a in specs]
-    if len(set(labels)) != len(labels):
-        raise ValueError(f"duplicate arms: {labels}")
-    return specs
-
-
-def run_game(config, name: str, game_list: list, num_actions: int, threshold: float) -> dict:
-    specs = arm_specs(config, num_actions)
-    learners = games.stack(
-        [
-            games.make_learner(
-                a.estimator, a.no_regret, learning_rate=a.learning_rate, beta=a.beta, mix=a.mix
-            )
-            for a in specs
-        ]
-    )
+def run_arms(config, game_list: list, arm_specs: list, label: str) -> dict[str, np.ndarray]:
+    """Self-play of every arm on `game_list` (one game per seed); returns label -> `[S, 4, 2, B]`
+    regret traces (`games.REGRETS` x `games.AGGREGATES` x traced rounds)."""
     start = time.time()
-    print(f"[games] {name}: {len(specs)} arms x {len(game_list)} seeds", flush=True)
+    print(f"[games] {label}: {len(arm_specs)} arms x {len(game_list)} seeds, T={config.horizon}")
     out = games.self_play_arms(
         jax.random.key(config.seed + 1),
         games.stack(game_list),
-        learners,
+        games.stack([a.learner for a in arm_specs]),
         num_seeds=len(game_list),
+        noise_std=float(config.noise_std),
+        prior_mean=float(config.prior_mean),
+        prior_std=float(config.prior_std),
         horizon=config.horizon,
-        noise_std=config.noise_std,
-        prior_mean=config.prior_mean,
-        prior_std=config.prior_std,
-        threshold=threshold,
         trace_every=config.trace_every,
     )
-    out = jax.tree.map(np.asarray, out)
-    print(f"[games] {name}: done in {time.time() - start:.1f}s", flush=True)
-    return {a.label: jax.tree.map(lambda x, i=i: x[i], out) for i, a in enumerate(specs)}
+    trace = np.asarray(out.regret_trace)
+    print(f"[games] {label}: done in {time.time() - start:.1f}s", flush=True)
+    return {a.label: trace[i] for i, a in enumerate(arm_specs)}
 
 
-def table(results: dict, config, threshold: float) -> str:
-    rows = [
-        "| arm | median settle | settle of mean curve | seeds settled | realised-regret median "
-        "| avg regret at T |",
+def settle(
+    trace_Sx4x2xB: np.ndarray,
+    config,
+    threshold: float,
+    regret: str = "expected",
+    aggregate: str = "max",
+) -> np.ndarray:
+    """Per-seed settling round for one regret definition and aggregation over players."""
+    r, g = games.REGRETS.index(regret), games.AGGREGATES.index(aggregate)
+    return games.settle_round(trace_Sx4x2xB[:, r, g], threshold, config.trace_every)
+
+
+def best_of(settles: dict[str, np.ndarray], labels: list[str]) -> str | None:
+    """The label with the smallest median settling round (ties: the first)."""
+    if not labels:
+        return None
+    return min(labels, key=lambda k: np.median(settles[k]))
+
+
+def samples_table(results: dict, specs: list, config, threshold: float, num_players: int) -> str:
+    """Per-arm settling rounds (median [95% CI]), seeds settled, and the ratios to the best Exp3."""
+    horizon = config.horizon
+    settles = {k: settle(v, config, threshold) for k, v in results.items()}
+    std = [a.label for a in specs if a.family == "exp3-standard"]
+    tuned = [a.label for a in specs if a.family in ("exp3-standard", "exp3-tuned")]
+    best_std, best_any = best_of(settles, std), best_of(settles, tuned)
+    lines = [
+        f"threshold {threshold}; best standard-tuned Exp3: {best_std}; best Exp3 of all "
+        f"(tuned on these seeds): {best_any}",
+        "",
+        "| arm | rounds to settle, median [95% CI] | rounds x players | seeds settled "
+        "| best standard Exp3 / arm | best Exp3 / arm |",
         "|---|---|---|---|---|---|",
     ]
-    for arm, r in results.items():
-        curve = settle_of_curve(
-            r.regret_trace.mean(0), threshold, config.trace_every, config.horizon
+    for a in specs:
+        s = settles[a.label]
+        med, lo, hi = games_stats.median_ci(s)
+        cells = []
+        for ref in (best_std, best_any):
+            if ref is None or a.family.startswith("exp3"):
+                cells.append("")
+                continue
+            cens_num = np.median(settles[ref]) > horizon
+            cens_den = med > horizon
+            ratio = games_stats.ratio_ci(settles[ref], s)
+            cells.append(games_stats.fmt_ratio(ratio, cens_num, cens_den))
+        f = games_stats.fmt_rounds
+        lines.append(
+            f"| {a.label} | {f(med, horizon)} [{f(lo, horizon)}, {f(hi, horizon)}] "
+            f"| {f(med * num_players, horizon * num_players)} "
+            f"| {int((s <= horizon).sum())}/{s.size} | {cells[0]} | {cells[1]} |"
         )
-        settled = int((r.settle_round < config.horizon).sum())
-        rows.append(
-            f"| {arm} | {np.median(r.settle_round):.0f} | "
-            f"{'never' if curve >= config.horizon else curve} | {settled}/{r.settle_round.size} "
-            f"| {np.median(r.settle_round_realised):.0f} | {r.final_regret.mean():.4f} |"
-        )
-    return "\n".join(rows)
+    return "\n".join(lines)
 
 
-def ratio_table(results: dict, config, threshold: float) -> str:
-    """Exp3 settling round / arm settling round for every non-Exp3 Hedge arm.
-
-    The spec's pass criterion is "OTS- and UCB-Hedge settle 2-3x faster than Exp3" with Exp3 at
-    the best of two eta, so the ratio is given against each Exp3 eta and against the best one
-    (smallest median, and separately smallest settle of the seed-mean curve). "<=" / ">=" mark a
-    ratio bounded by the horizon (the arm or Exp3 never settled).
-    """
-    horizon = config.horizon
-
-    def curve_settle(r):
-        return settle_of_curve(r.regret_trace.mean(0), threshold, config.trace_every, horizon)
-
-    exp3 = {k: r for k, r in results.items() if k.startswith(EXP3_ARMS)}
-    if not exp3:
-        return ""
-    med = {k: float(np.median(r.settle_round)) for k, r in exp3.items()}
-    curve = {k: curve_settle(r) for k, r in exp3.items()}
-    best_med, best_curve = min(med, key=med.get), min(curve, key=curve.get)
-
-    def ratio(num: float, den: float) -> str:
-        mark = "<=" if den >= horizon else (">=" if num >= horizon else "")
-        return f"{mark}{num / den:.2f}x"
-
-    cols = [f"vs {k.replace('-hedge ', ' ')} (median)" for k in exp3]
-    rows = [
-        f"best Exp3: {best_med} by median ({med[best_med]:.0f}), {best_curve} by mean curve "
-        f"({curve[best_curve]})",
+def regret_definitions_table(results: dict, specs: list, config, threshold: float) -> str:
+    """Median settling round of every arm under every regret definition / aggregation."""
+    cols = [(r, "max") for r in games.REGRETS] + [("expected", "mean")]
+    lines = [
+        f"threshold {threshold}: median rounds to settle per regret definition "
+        "(max or mean over players)",
         "",
-        "| arm | " + " | ".join(cols) + " | vs best Exp3 (median) | vs best Exp3 (mean curve) |",
-        "|---|" + "---|" * (len(cols) + 2),
+        "| arm | " + " | ".join(f"{r} ({g})" for r, g in cols) + " |",
+        "|---|" + "---|" * len(cols),
     ]
-    for arm, r in results.items():
-        if arm in exp3 or not arm.split(" ")[0].endswith("-hedge"):
-            continue
-        m, c = float(np.median(r.settle_round)), curve_settle(r)
-        cells = [ratio(med[k], m) for k in exp3]
-        cells += [ratio(med[best_med], m), ratio(curve[best_curve], c)]
-        rows.append(f"| {arm} | " + " | ".join(cells) + " |")
-    return "\n".join(rows)
+    for a in specs:
+        cells = [
+            games_stats.fmt_rounds(
+                float(np.median(settle(results[a.label], config, threshold, r, g))),
+                config.horizon,
+            )
+            for r, g in cols
+        ]
+        lines.append(f"| {a.label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
-def plot(all_results: dict, thresholds: dict, config, path: str) -> None:
-    fig, axes = plt.subplots(1, len(all_results), figsize=(5 * len(all_results), 3.8))
-    t = np.arange(1, config.horizon // config.trace_every + 1) * config.trace_every
-    for ax, (name, results) in zip(np.atleast_1d(axes), all_results.items(), strict=True):
-        for arm, r in results.items():
-            ax.plot(t, r.regret_trace.mean(0), label=arm, ls="--" if arm.endswith("rm") else "-")
-        ax.axhline(thresholds[name], color="k", lw=0.8)
-        ax.set_yscale("symlog", linthresh=1e-2)
-        ax.set_title(name)
+def plot_curves(panels: dict, config, path: str) -> None:
+    """Seed-mean max-over-players expected average regret per arm, one panel per game."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2))
+    for ax, (name, (results, thresholds, _, stride)) in zip(
+        np.atleast_1d(axes), panels.items(), strict=True
+    ):
+        ax.set_prop_cycle(color=plt.get_cmap("tab20").colors)
+        for label, trace in results.items():
+            t = np.arange(1, trace.shape[-1] + 1) * stride
+            style = "--" if "-rm" in label else "-"
+            ax.plot(t, trace[:, 0, 0].mean(0), style, lw=1, label=label)
+        for th in thresholds:
+            ax.axhline(th, color="k", lw=0.6)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_ylim(5e-3, 1.0)
+        ax.set_title(name, fontsize=7)
         ax.set_xlabel("round t")
-        ax.set_xticks(np.linspace(0, config.horizon, 5))
-        ax.set_ylabel("max_i average regret")
-        ax.legend(fontsize=7, ncol=2)
+        ax.set_ylabel("max_i Reg_i(t) / t (seed mean)")
+        ax.legend(fontsize=5.5, ncol=2)
     fig.tight_layout()
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
 
-def main(argv) -> None:
-    del argv
-    config = _CONFIG.value
+def matrix_games(config) -> list:
     keys = jax.random.split(jax.random.key(config.seed), config.num_seeds)
-    matrix = [games.matrix_game(k, config.matrix_actions) for k in keys]
-    congestion = [games.congestion_game(config.congestion_players)] * config.num_seeds
-    n_routes = int(congestion[0].payoffs.shape[1])
-    matrix_name = f"matrix {config.matrix_actions}x{config.matrix_actions}"
-    congestion_name = f"congestion (Braess, {config.congestion_players} players)"
-    thresholds = {matrix_name: config.threshold, congestion_name: config.congestion_threshold}
-    all_results = {
-        matrix_name: run_game(config, "matrix", matrix, config.matrix_actions, config.threshold),
-        congestion_name: run_game(
-            config, "congestion", congestion, n_routes, config.congestion_threshold
-        ),
+    return [games.matrix_game(k, config.matrix_actions) for k in keys]
+
+
+def parse_arms(config, num_actions: int) -> list:
+    specs = [
+        games_stats.parse_arm(s, num_actions, config.horizon, config.anytime) for s in config.arms
+    ]
+    labels = [a.label for a in specs]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"duplicate arms: {labels}")
+    return specs
+
+
+def describe(config) -> str:
+    schedule = "anytime eta_t = eta_1 / sqrt(t)" if config.anytime else "fixed eta (horizon T)"
+    return (
+        f"T = {config.horizon}, {config.num_seeds} seeds, noise {config.noise_std}, prior "
+        f"N({config.prior_mean}, {config.prior_std}^2), {schedule}"
+    )
+
+
+def run_fig1(config) -> None:
+    from experiments import _games_scaling as games_scaling
+
+    specs = parse_arms(config, config.matrix_actions)
+    name = f"matrix {config.matrix_actions}x{config.matrix_actions}"
+    results = run_arms(config, matrix_games(config), specs, name)
+    print(f"\n## {name}: {describe(config)}")
+    for th in config.thresholds:
+        print()
+        print(samples_table(results, specs, config, th, num_players=2))
+    for th in config.thresholds:
+        print()
+        print(regret_definitions_table(results, specs, config, th))
+    panels = {
+        f"{name}, {describe(config)}": (
+            results,
+            config.thresholds,
+            config.horizon,
+            config.trace_every,
+        )
     }
-    for name, results in all_results.items():
-        print(f"\n{name} (threshold {thresholds[name]}, T = {config.horizon})")
-        print(table(results, config, thresholds[name]))
-        print(f"\n{name}: settling-round ratios, Exp3 / arm (> 1: the arm settles earlier)")
-        print(ratio_table(results, config, thresholds[name]))
-    plot(all_results, thresholds, config, config.figure)
+    if config.braess_players:
+        braess = games.congestion_game(config.braess_players)
+        n_routes = int(braess.payoffs.shape[1])
+        bconf = ml_collections.ConfigDict(config.to_dict())
+        bconf.horizon = config.braess_horizon
+        bspecs = parse_arms(bconf, n_routes)
+        bres = run_arms(bconf, [braess] * config.num_seeds, bspecs, "braess")
+        bname = f"Braess routing, {config.braess_players} players, {n_routes} routes"
+        print(f"\n## {bname}: {describe(bconf)}")
+        for th in config.braess_thresholds:
+            print()
+            print(samples_table(bres, bspecs, bconf, th, num_players=config.braess_players))
+        panels[bname] = (bres, config.braess_thresholds, bconf.horizon, config.trace_every)
+    if config.radar_arms:
+        rres, rtext = games_scaling.run_radar_link(config)
+        print(rtext)
+        panels["radar vs reactive DRFM jammer"] = rres
+    plot_curves(panels, config, config.figure)
     print(f"[games] figure: {config.figure}")
 
 
+def apply_setting(config, setting: str):
+    """A copy of `config` with the comma-separated key=value overrides of one knob setting."""
+    new = ml_collections.ConfigDict(config.to_dict())
+    for item in filter(None, setting.split(",")):
+        key, eq, value = item.partition("=")
+        if not eq or key not in new:
+            raise ValueError(f"setting {setting!r}: {item!r} is not key=value of a config field")
+        old = new[key]
+        new[key] = (value in ("1", "true", "True")) if isinstance(old, bool) else type(old)(value)
+    return new
+
+
+def budget_samples(config, game_list: list, thresholds) -> tuple[dict, list]:
+    """'Experimental budget' reading of samples: for every budget T in `config.budgets` run every
+    arm with its step tuned to T (fixed eta) and keep Reg(T)/T; per seed, samples = the smallest
+    budget from which on every larger budget ends at or below the threshold. Returns
+    ({threshold: {label: [S]}}, specs)."""
+    finals = []
+    for budget in config.budgets:
+        bconf = ml_collections.ConfigDict(config.to_dict())
+        bconf.horizon, bconf.trace_every = int(budget), int(budget)
+        specs = parse_arms(bconf, config.matrix_actions)
+        res = run_arms(bconf, game_list, specs, f"budget {budget}")
+        finals.append({k: v[:, 0, 0, -1] for k, v in res.items()})  # expected, max over players
+    budgets = np.asarray(config.budgets)
+    out = {}
+    for th in thresholds:
+        out[th] = {}
+        for a in specs:
+            above = np.stack([f[a.label] for f in finals], -1) > th  # [S, budgets]
+            last = np.where(above.any(-1), above.shape[-1] - 1 - np.argmax(above[:, ::-1], -1), -1)
+            nxt = np.minimum(last + 1, len(budgets) - 1)
+            out[th][a.label] = np.where(last + 1 < len(budgets), budgets[nxt], budgets[-1] + 1)
+    return out, specs
+
+
+def run_knobs(config) -> None:
+    """One run per setting; per setting, the settle medians of the key arms and the ratios."""
+    game_list = matrix_games(config)
+    rows = {th: [] for th in config.thresholds}
+    defs_rows = []
+    for setting in config.settings:
+        sconf = apply_setting(config, setting)
+        if sconf.budget:
+            samples, specs = budget_samples(sconf, game_list, config.thresholds)
+            sconf.horizon = int(config.budgets[-1])
+            for th in config.thresholds:
+                rows[th].append(knob_row(samples[th], specs, sconf, setting))
+            continue
+        specs = parse_arms(sconf, config.matrix_actions)
+        results = run_arms(sconf, game_list, specs, setting or "base")
+        for th in config.thresholds:
+            st = {k: settle(v, sconf, th) for k, v in results.items()}
+            rows[th].append(knob_row(st, specs, sconf, setting or "base"))
+        if setting in config.definitions_for:
+            defs_rows.append(
+                (
+                    setting or "base",
+                    regret_definitions_table(results, specs, sconf, config.thresholds[0]),
+                )
+            )
+    for th in config.thresholds:
+        print(
+            f"\n## knob sweep, threshold {th} ({config.num_seeds} seeds per setting; medians "
+            "of rounds to settle, ratio = best Exp3 / OTS-Hedge with paired bootstrap 95% CI)\n"
+        )
+        print(
+            "| setting | T | OTS-Hedge | OTS-RM | UCB-Hedge (beta 2) | UCB-Hedge (theory beta) "
+            "| best standard Exp3 | ratio | best Exp3 incl. tuned | ratio | UCB theory / OTS |"
+        )
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        print("\n".join(rows[th]))
+    for setting, text in defs_rows:
+        print(f"\n## regret definitions, setting {setting}\n")
+        print(text)
+
+
+def knob_row(st: dict, specs: list, config, name: str) -> str:
+    """One row of the knob table from per-seed samples `st` (label -> `[S]`)."""
+    horizon = config.horizon
+    f = games_stats.fmt_rounds
+
+    def med(label):
+        return f(float(np.median(st[label])), horizon) if label in st else "-"
+
+    std = [a.label for a in specs if a.family == "exp3-standard"]
+    anyx = [a.label for a in specs if a.family.startswith("exp3")]
+    best_std, best_any = best_of(st, std), best_of(st, anyx)
+    ots = "ots-hedge"
+
+    def ratio(ref, arm=ots):
+        if ref is None or arm not in st:
+            return "-"
+        cens_num, cens_den = np.median(st[ref]) > horizon, np.median(st[arm]) > horizon
+        return games_stats.fmt_ratio(games_stats.ratio_ci(st[ref], st[arm]), cens_num, cens_den)
+
+    return (
+        f"| {name} | {horizon} | {med(ots)} | {med('ots-rm')} | {med('ucb-hedge')} "
+        f"| {med('ucb-hedge@beta=theory')} | {best_std}: {med(best_std)} | {ratio(best_std)} "
+        f"| {best_any}: {med(best_any)} | {ratio(best_any)} "
+        f"| {ratio('ucb-hedge@beta=theory')} |"
+    )
+
+
+def _main() -> None:
+    config = _CONFIG.value
+    from experiments import _games_scaling as games_scaling
+
+    runs = {"fig1": run_fig1, "knobs": run_knobs, "scaling": games_scaling.run_scaling}
+    if config.experiment not in runs:
+        raise _cli.UsageError(f"unknown experiment {config.experiment!r}: fig1, knobs or scaling")
+    # Validate every arm spec and knob setting before the long runs start (one-line errors).
+    try:
+        if config.experiment == "scaling":
+            for spec in config.arms:
+                games_scaling.parse_scaling_arm(spec, 2, config)
+        else:
+            parse_arms(config, config.matrix_actions)
+        for setting in config.settings:
+            apply_setting(config, setting)
+    except ValueError as err:
+        raise _cli.UsageError(str(err)) from None
+    runs[config.experiment](config)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return _cli.run(_main, FLAGS, argv, default_config=DEFAULT_CONFIG)
+
+
 if __name__ == "__main__":
-    app.run(main)
+    sys.exit(main())

@@ -34,7 +34,8 @@ from flax import nnx
 from ml_collections import config_flags
 
 from configs.workforce.common import workforce_config
-from empg_jax.models import Transformer, shard_state
+from empg_jax.data.sft import SFTBatches, memory_source
+from empg_jax.models import Transformer, shard_state, to_host
 from empg_jax.training import Experiment, evaluate, rollout_batch
 from empg_jax.training.dpo import jit_dpo_update
 from empg_jax.training.experiment import model_config
@@ -76,7 +77,7 @@ class Runner:
 
     def initial_params(self, seed: int):
         c = self.exp.config
-        model = Transformer(model_config(c, self.exp.tokenizer.vocab_size), rngs=nnx.Rngs(seed))
+        model = Transformer(model_config(c, self.exp.codec.vocab_size), rngs=nnx.Rngs(seed))
         return shard_state(nnx.split(model)[1], self.exp.mesh)
 
     def sft(self, seed: int):
@@ -84,12 +85,11 @@ class Runner:
         exp, c = self.exp, self.exp.config
         k_sft, _, k_demo, _ = jax.random.split(jax.random.PRNGKey(seed), 4)
         t0 = time.time()
-        demo = exp.demonstration_rows(k_demo)
+        rows = exp.demonstration_rows(k_demo)
         state = exp.new_state(self.initial_params(seed), "sft", k_sft)
-        for step in range(c.sft.steps):
-            key = jax.random.fold_in(state.key, step)
-            idx = np.asarray(jax.random.randint(key, (c.sft.batch_rows,), 0, demo.num_rows))
-            state, m = exp.sft_step(state, demo.take(idx))
+        batches = SFTBatches(memory_source(rows), to_host(state.key), c.sft.batch_rows, c.sft.steps)
+        for _ in range(c.sft.steps):
+            state, m = exp.sft_step(state, exp.sft_batch(next(batches), c.sft.batch_rows))
         self.log(
             f"  SFT seed {seed}: {c.sft.steps} steps, last loss {float(m['sft_loss']):.3f} "
             f"({time.time() - t0:.0f}s)"

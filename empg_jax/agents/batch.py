@@ -14,8 +14,9 @@ from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 from flax import struct
+
+from empg_jax.models import to_host
 
 
 @struct.dataclass
@@ -33,6 +34,8 @@ class Rollout:
       invalid_format_NxT: bool, the answer broke the step format.
       invalid_action_NxT: bool, the environment rejected the action (a no-op).
       step_reward_NxT: float32, the environment's reward for the step.
+      overflow_NxT: bool, the step's prompt (or demonstration answer) did not fit the codec's
+        length and was cut: the lengths of the config are too short.
     Episode fields:
       reward_N: float32 return (sum of step rewards); won_N: bool; score_N: float32 in [0, 1];
       length_N: int32 steps taken; truncated_N: bool hit the horizon without terminating;
@@ -52,6 +55,7 @@ class Rollout:
     invalid_format_NxT: jax.Array
     invalid_action_NxT: jax.Array
     step_reward_NxT: jax.Array
+    overflow_NxT: jax.Array
     reward_N: jax.Array
     won_N: jax.Array
     score_N: jax.Array
@@ -126,18 +130,18 @@ class Rollout:
     # ----- summaries -------------------------------------------------------------------------
     def episode_metrics(self, task_types: Sequence[str] = ()) -> dict[str, float]:
         """Success, reward, score, length and format/action error rates (host floats)."""
-        won = np.asarray(self.won_N)
-        valid = np.asarray(self.valid_NxT)
+        won = to_host(self.won_N)
+        valid = to_host(self.valid_NxT)
         steps = max(int(valid.sum()), 1)
         out = {
             "success": float(won.mean()),
-            "reward": float(np.asarray(self.reward_N).mean()),
-            "score": float(np.asarray(self.score_N).mean()),
-            "length": float(np.asarray(self.length_N).mean()),
-            "invalid_format": float((np.asarray(self.invalid_format_NxT) & valid).sum() / steps),
-            "invalid_action": float((np.asarray(self.invalid_action_NxT) & valid).sum() / steps),
+            "reward": float(to_host(self.reward_N).mean()),
+            "score": float(to_host(self.score_N).mean()),
+            "length": float(to_host(self.length_N).mean()),
+            "invalid_format": float((to_host(self.invalid_format_NxT) & valid).sum() / steps),
+            "invalid_action": float((to_host(self.invalid_action_NxT) & valid).sum() / steps),
         }
-        task_type = np.asarray(self.task_type_N)
+        task_type = to_host(self.task_type_N)
         for i, name in enumerate(task_types):
             if (task_type == i).any():
                 out[f"success/{name}"] = float(won[task_type == i].mean())

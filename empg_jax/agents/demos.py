@@ -6,22 +6,41 @@ demonstration row has exactly the prompt the agent will see at that step.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
 from empg_jax.agents.batch import Rollout
+from empg_jax.agents.codec import ChatCodec, WordCodec
 from empg_jax.agents.prompts import PromptBuilder
-from empg_jax.agents.rollout import rollout
+from empg_jax.agents.rollout import _Answer, rollout
 from empg_jax.envs.core import oracle_policy
 
 
-class _Answer(NamedTuple):
-    tokens: jax.Array
-    mask: jax.Array
-    log_probs: jax.Array
-    entropies: jax.Array
+def policy_act(env: Any, policy: Callable[..., jax.Array], answer_len: int):
+    """The `act` of `rollout` for a per-episode scripted policy `policy(key, state, obs, info)
+    -> response tokens`: vmapped over the N episodes, cut or padded to `answer_len`, masked up
+    to the first stop token; log-probs and entropies are 0."""
+    policy_N = jax.vmap(policy)
+    tok = env.tokenizer
+
+    def act(k, state, obs, info):
+        n = obs.shape[0]
+        resp = policy_N(jax.random.split(k, n), state, obs, info).astype(jnp.int32)
+        width = resp.shape[1]
+        if width < answer_len:
+            resp = jnp.pad(resp, ((0, 0), (0, answer_len - width)))
+        resp = resp[:, :answer_len]
+        stop = (resp == tok.eot_id) | (resp == tok.eos_id)
+        length = jnp.where(jnp.any(stop, 1), jnp.argmax(stop, 1) + 1, answer_len)
+        mask = jnp.arange(answer_len)[None] < length[:, None]
+        resp = jnp.where(mask, resp, tok.pad_id)
+        zeros = jnp.zeros(resp.shape, jnp.float32)
+        return _Answer(resp, mask, zeros, zeros)
+
+    return act
 
 
 def demonstrations(
@@ -37,29 +56,17 @@ def demonstrations(
     answer_len: int,
     thinking: bool,
     noise: float = 0.0,
+    codec: WordCodec | ChatCodec | None = None,
 ) -> Rollout:
     """Oracle demonstrations of N episodes in the agent's own step prompts, for SFT.
 
     The oracle (`envs.core.oracle_policy`) answers `[<think> ... </think>] <action> ... </action>
     <eot>`; with probability `noise` per step it plays a random admissible action instead
     (imperfect demonstrations, so SFT leaves headroom for RL). Log-probs and entropies are 0.
+    With a `codec` the prompts and answers are recorded in its ids (`codec.target`).
     """
-    policy = jax.vmap(oracle_policy(env, env_params, thinking=thinking, noise=noise))
-    n = obs_NxO.shape[0]
-
-    def act(k, state, obs, info):
-        resp = policy(jax.random.split(k, n), state, obs, info).astype(jnp.int32)
-        width = resp.shape[1]
-        if width < answer_len:
-            resp = jnp.pad(resp, ((0, 0), (0, answer_len - width)))
-        resp = resp[:, :answer_len]
-        stop = (resp == env.tokenizer.eot_id) | (resp == env.tokenizer.eos_id)
-        length = jnp.where(jnp.any(stop, 1), jnp.argmax(stop, 1) + 1, answer_len)
-        mask = jnp.arange(answer_len)[None] < length[:, None]
-        resp = jnp.where(mask, resp, env.tokenizer.pad_id)
-        zeros = jnp.zeros(resp.shape, jnp.float32)
-        return _Answer(resp, mask, zeros, zeros)
-
+    policy = oracle_policy(env, env_params, thinking=thinking, noise=noise)
+    words_len = answer_len if codec is None else codec.word_answer_len
     return rollout(
         env,
         builder,
@@ -73,5 +80,6 @@ def demonstrations(
         horizon=horizon,
         answer_len=answer_len,
         thinking=thinking,
-        act=act,
+        codec=codec,
+        act=policy_act(env, policy, words_len),
     )

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from empg_jax.agents.batch import Rollout
+from empg_jax.agents.codec import ChatCodec, WordCodec
 from empg_jax.agents.prompts import PromptBuilder, answer_format_ok
 from empg_jax.agents.rollout import (
     _STEP_FIELDS,
@@ -24,7 +25,6 @@ from empg_jax.agents.rollout import (
     _assemble,
     _empty_history,
     _step_record,
-    stop_tokens,
 )
 
 
@@ -34,6 +34,12 @@ def _host_jits(builder: PromptBuilder, thinking: bool):
     once per rollout: a training run calls `host_rollout` every iteration)."""
     check = functools.partial(answer_format_ok, tokenizer=builder.tokenizer, thinking=thinking)
     return jax.jit(jax.vmap(builder.render)), jax.jit(jax.vmap(check))
+
+
+@functools.lru_cache(maxsize=16)
+def _codec_jits(codec):
+    """The codec's prompt encoder and answer reader, vmapped and jitted once per codec."""
+    return jax.jit(jax.vmap(codec.prompt)), jax.jit(jax.vmap(codec.words))
 
 
 def host_rollout(
@@ -49,6 +55,7 @@ def host_rollout(
     thinking: bool,
     temperature: float = 1.0,
     group_size: int = 1,
+    codec: WordCodec | ChatCodec | None = None,
 ) -> Rollout:
     """The rollout of `rollout` for a host (Python) environment, around the jitted sampler.
 
@@ -58,13 +65,17 @@ def host_rollout(
     `parse_action(answer) -> (action_L, ok)` (e.g. the external adapters, or
     `HostEnv` around a JAX environment). Finished episodes must ignore further actions.
 
-    `sampler` is `models.make_sampler(graphdef, max_new_tokens=answer_len)`. With the same keys
-    the records equal those of the jitted `rollout` (tested), so everything downstream is shared.
+    `sampler` is `models.make_sampler(graphdef, max_new_tokens=codec.answer_len,
+    pad_id=codec.pad_id)`; `codec` (default: the word ids) is what the policy reads and writes,
+    as in `rollout`. With the same keys the records equal those of the jitted `rollout`
+    (tested), so everything downstream is shared.
     """
     tok = builder.tokenizer
     n = len(task_id_N)
+    codec = codec or WordCodec(tok, builder.prompt_len, answer_len)
     render, fmt_ok = _host_jits(builder, thinking)
-    stops = stop_tokens(tok)
+    encode, read = _codec_jits(codec)
+    stops = jnp.asarray(codec.stop_ids, jnp.int32)
     obs, info = env.reset(np.asarray(task_id_N))
     hist_obs, hist_act, hist_valid = (np.asarray(x) for x in _empty_history(n, builder))
     done = np.zeros((n,), bool)
@@ -75,7 +86,7 @@ def host_rollout(
         if done.all():
             break
         alive = ~done
-        prompt, pmask = render(
+        words_prompt, words_pmask = render(
             jnp.asarray(info["task"]),
             jnp.asarray(num_steps),
             jnp.asarray(hist_obs),
@@ -85,15 +96,18 @@ def host_rollout(
             jnp.asarray(info["admissible"]),
             jnp.asarray(info["num_admissible"]),
         )
+        prompt, pmask, overflow = encode(words_prompt, words_pmask)
         k_sample, _ = jax.random.split(jax.random.fold_in(key, t))
         out = sampler(params, prompt, pmask, k_sample, stops, temperature=temperature)
-        new_obs, reward, term, trunc, new_info = env.step(np.asarray(out.tokens))
+        words, wmask, unread = read(out.tokens, out.mask)
+        new_obs, reward, term, trunc, new_info = env.step(np.asarray(words))
         invalid = jnp.asarray(np.asarray(new_info["invalid"], bool))
-        ok = fmt_ok(out.tokens, out.mask)
+        ok = fmt_ok(words, wmask) & ~unread
         reward = jnp.asarray(np.asarray(reward, np.float32))
-        recs.append(_step_record(prompt, pmask, out, jnp.asarray(alive), ok, invalid, reward))
+        rec = _step_record(prompt, pmask, out, jnp.asarray(alive), ok, invalid, reward)
+        recs.append({**rec, "overflow": jnp.asarray(alive) & overflow})
         acts = []
-        for row in np.asarray(out.tokens):
+        for row in np.asarray(words):
             a, a_ok = env.parse_action(row)
             acts.append(np.where(np.asarray(a_ok), np.asarray(a), tok.pad_id))
         if builder.sizes.history:
@@ -107,14 +121,14 @@ def host_rollout(
         truncated = truncated | (alive & np.asarray(trunc, bool))
         done = done | np.asarray(term, bool) | np.asarray(trunc, bool)
         info = new_info
-    widths = {"prompt": builder.prompt_len, "prompt_mask": builder.prompt_len}
+    widths = {"prompt": codec.prompt_len, "prompt_mask": codec.prompt_len}
     rec = {}
     for k in _STEP_FIELDS:
-        width = (widths.get(k, answer_len),) if k in widths or k in _TOKEN_FIELDS else ()
+        width = (widths.get(k, codec.answer_len),) if k in widths or k in _TOKEN_FIELDS else ()
         steps = [np.asarray(r[k]) for r in recs]
         arr = np.stack(steps, axis=1) if steps else np.zeros((n, 0) + width, np.float32)
         pad_width = [(0, 0), (0, horizon - len(recs))] + [(0, 0)] * len(width)
-        rec[k] = np.pad(arr, pad_width, constant_values=tok.pad_id if k == "answer" else 0)
+        rec[k] = np.pad(arr, pad_width, constant_values=codec.pad_id if k == "answer" else 0)
     return _assemble(rec, info, truncated, task_id_N, temperature, group_size)
 
 

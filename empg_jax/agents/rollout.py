@@ -2,15 +2,16 @@
 
 For the built-in JAX environments the whole rollout is ONE jitted program: a `lax.while_loop` over
 steps (it stops early once every episode has ended) around the prompt renderer, the KV-cache
-sampler (`models.sample`) and the vmapped `env.step` (PureJaxRL style, style.md §3). Finished
-episodes are masked, not removed (`architecture.md`, "The data that flows"). For external games
+sampler (`models.sample`) and the vmapped `env.step` (PureJaxRL style). Finished
+episodes are masked, not removed. For external games
 `host_rollout` runs the same step on the host around the jitted renderer and sampler and returns the
 same record.
 
 Each step is the verl-agent single-turn format of the EMPG paper (Wang et al., arXiv 2509.09265;
-`environments.md` §1.4): a fresh prompt (`prompts.PromptBuilder`), an answer
+see docs/environments.md): a fresh prompt (`prompts.PromptBuilder`), an answer
 `[<think> ... </think>] <action> ... </action> <eot>`, and the action text sent to the environment.
-An answer that breaks the format is flagged `invalid_format` (penalty 0.1 per step, `empg.md` §3).
+An answer that breaks the format is flagged `invalid_format` (penalty 0.1 per step, as in the
+paper's training setup).
 
 The record is `agents.batch.Rollout` (episode-major, typed). Both loops build each step's record
 with the same `_step_record` and the episode record with the same `_assemble`.
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import chex
 import jax
@@ -28,6 +29,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from empg_jax.agents.batch import Rollout
+from empg_jax.agents.codec import ChatCodec, WordCodec
 from empg_jax.agents.prompts import PromptBuilder, answer_format_ok
 from empg_jax.models import sample
 
@@ -46,7 +48,13 @@ def _shift_in(hist: jax.Array, new: jax.Array) -> jax.Array:
     return jnp.concatenate([hist[:, 1:], new[:, None].astype(hist.dtype)], axis=1)
 
 
-def _empty_history(n: int, builder: PromptBuilder):
+def _empty_history(n: int, builder: PromptBuilder | None):
+    if builder is None:
+        return (
+            jnp.zeros((n, 0, 0), jnp.int32),
+            jnp.zeros((n, 0, 0), jnp.int32),
+            jnp.zeros((n, 0), bool),
+        )
     h, pad = builder.sizes.history, builder.tokenizer.pad_id
     return (
         jnp.full((n, h, builder.sizes.history_obs_tokens), pad, jnp.int32),
@@ -73,6 +81,7 @@ _STEP_FIELDS = {
     "invalid_format": bool,
     "invalid_action": bool,
     "step_reward": jnp.float32,
+    "overflow": bool,
 }
 
 
@@ -96,9 +105,7 @@ def _assemble(rec_NxT, info, truncated_N, task_id_N, temperature, group_size) ->
     """The episode record from the stacked step records and the final `info` of N episodes."""
     rec = {k: jnp.asarray(v).astype(_STEP_FIELDS[k]) for k, v in rec_NxT.items()}
     suffix = {"prompt": "_NxTxP", "prompt_mask": "_NxTxP"}
-    fields = {
-        k + suffix.get(k, "_NxTxL" if v.ndim == 3 else "_NxT"): v for k, v in rec.items()
-    }
+    fields = {k + suffix.get(k, "_NxTxL" if v.ndim == 3 else "_NxT"): v for k, v in rec.items()}
     return Rollout(
         **fields,
         reward_N=jnp.sum(rec["step_reward"], axis=1),
@@ -115,7 +122,7 @@ def _assemble(rec_NxT, info, truncated_N, task_id_N, temperature, group_size) ->
 
 def rollout(
     env: Any,
-    builder: PromptBuilder,
+    builder: PromptBuilder | None,
     graphdef: nnx.GraphDef,
     params: Any,
     key: jax.Array,
@@ -130,6 +137,7 @@ def rollout(
     temperature: jax.Array | float = 1.0,
     top_k: int = 0,
     group_size: int = 1,
+    codec: WordCodec | ChatCodec | None = None,
     act: Callable[..., Any] | None = None,
 ) -> Rollout:
     """Plays N episodes for up to `horizon` steps with the policy `nnx.merge(graphdef, params)`.
@@ -139,7 +147,9 @@ def rollout(
 
     Args:
       env: a built-in environment (`envs.core` contract).
-      builder: the prompt renderer (its mode should match `thinking`).
+      builder: the prompt renderer (its mode should match `thinking`); None plays `act` without
+        rendering prompts (the record's prompt fields are then empty), e.g. to measure an
+        environment's oracle or random policy.
       graphdef, params: the policy, as from `nnx.split(model, nnx.Param)` (params may also be
         the full state).
       key: PRNG key of this rollout.
@@ -147,48 +157,60 @@ def rollout(
       env_params: params for `env.step` (only `horizon` matters while stepping).
       task_id_N: recorded with the episodes.
       horizon: T, static number of steps (episodes also truncate at `env_params.horizon`).
-      answer_len: L, static maximum answer length.
+      answer_len: L, static maximum answer length (of the word codec; a given codec has its own).
       thinking: flag answers without the think tags as invalid format.
       temperature: sampling temperature (traced; <= 0 is greedy).
       top_k: static top-k filter of the sampler (0 = off).
       group_size: G, recorded (static): episodes e // G share a task.
+      codec: what the policy reads and writes (`agents.codec`; default the word ids).
       act: optional replacement of the sampler, `act(key, env_state_N, obs_NxO, info_N) ->
-        SampleOutput`-like (tokens, mask, log_probs, entropies); `demonstrations` uses it to
-        record the oracle's answers in exactly the agent's prompts.
+        SampleOutput`-like of WORD answers (tokens, mask); `demonstrations` uses it to record
+        the oracle's answers (in the codec's ids) in exactly the agent's prompts.
     """
     n = obs_NxO.shape[0]
     chex.assert_shape(task_id_N, (n,))
-    tok = builder.tokenizer
-    p_len, pad = builder.prompt_len, tok.pad_id
-    stops = stop_tokens(tok)
+    if builder is None and act is None:
+        raise ValueError("rollout without a prompt builder needs an `act` policy")
+    tok = env.tokenizer if builder is None else builder.tokenizer
+    if codec is None:
+        codec = WordCodec(tok, 0 if builder is None else builder.prompt_len, answer_len)
+    p_len = 0 if builder is None else codec.prompt_len
+    stops = jnp.asarray(codec.stop_ids, jnp.int32)
     info = jax.vmap(env.info, in_axes=(0, None))(env_state, env_params)
     hist_obs, hist_act, hist_valid = _empty_history(n, builder)
     widths = {"prompt": (p_len,), "prompt_mask": (p_len,)}
     rec = {
         k: jnp.full(
-            (horizon, n) + widths.get(k, (answer_len,) if k in _TOKEN_FIELDS else ()),
-            pad if k == "answer" else 0,
+            (horizon, n) + widths.get(k, (codec.answer_len,) if k in _TOKEN_FIELDS else ()),
+            codec.pad_id if k == "answer" else 0,
             dtype,
         )
         for k, dtype in _STEP_FIELDS.items()
     }
-    render = jax.vmap(builder.render)
+    render = None if builder is None else jax.vmap(builder.render)
     step_env = jax.vmap(env.step, in_axes=(0, 0, 0, None))
     fmt_ok = jax.vmap(functools.partial(answer_format_ok, tokenizer=tok, thinking=thinking))
+    encode_prompt, read_words = jax.vmap(codec.prompt), jax.vmap(codec.words)
+    encode_target = jax.vmap(codec.target)
 
     def body(carry):
         t, state, obs, info, hist_obs, hist_act, hist_valid, rec = carry
         alive = ~(state.terminated | state.truncated)
-        prompt, pmask = render(
-            info["task"],
-            state.t,
-            hist_obs,
-            hist_act,
-            hist_valid,
-            obs,
-            info["admissible"],
-            info["num_admissible"],
-        )
+        overflow = jnp.zeros((n,), bool)
+        if render is None:
+            prompt, pmask = jnp.zeros((n, 0), jnp.int32), jnp.zeros((n, 0), bool)
+        else:
+            words_prompt, words_pmask = render(
+                info["task"],
+                state.t,
+                hist_obs,
+                hist_act,
+                hist_valid,
+                obs,
+                info["admissible"],
+                info["num_admissible"],
+            )
+            prompt, pmask, overflow = encode_prompt(words_prompt, words_pmask)
         k_sample, k_env = jax.random.split(jax.random.fold_in(key, t))
         if act is None:
             out = sample(
@@ -198,22 +220,28 @@ def rollout(
                 pmask,
                 k_sample,
                 stops,
-                max_new_tokens=answer_len,
+                max_new_tokens=codec.answer_len,
                 temperature=temperature,
                 top_k=top_k,
-                pad_id=pad,
+                pad_id=codec.pad_id,
             )
+            words, wmask, unread = read_words(out.tokens, out.mask)
         else:
-            out = act(k_sample, state, obs, info)
+            said = act(k_sample, state, obs, info)
+            words, wmask, unread = said.tokens, said.mask, jnp.zeros((n,), bool)
+            ids, imask, cut = encode_target(words, wmask)
+            zeros = jnp.zeros(ids.shape, jnp.float32)
+            out = _Answer(ids, imask, zeros, zeros)
+            overflow = overflow | cut
         new_state, new_obs, reward, _, _, new_info = step_env(
-            jax.random.split(k_env, n), state, out.tokens, env_params
+            jax.random.split(k_env, n), state, words, env_params
         )
-        upd = _step_record(
-            prompt, pmask, out, alive, fmt_ok(out.tokens, out.mask), new_info["invalid"], reward
-        )
+        ok = fmt_ok(words, wmask) & ~unread
+        upd = _step_record(prompt, pmask, out, alive, ok, new_info["invalid"], reward)
+        upd["overflow"] = alive & overflow
         rec = {k: rec[k].at[t].set(upd[k].astype(rec[k].dtype)) for k in rec}
-        hist_obs = _shift_in(hist_obs, obs[:, : builder.sizes.history_obs_tokens])
-        hist_act = _shift_in(hist_act, _history_action(env, out.tokens))
+        hist_obs = _shift_in(hist_obs, obs[:, : hist_obs.shape[2]])
+        hist_act = _shift_in(hist_act, _history_action(env, words))
         hist_valid = _shift_in(hist_valid, alive)
         obs = jnp.where(alive[:, None], new_obs, obs)
         return t + 1, new_state, obs, new_info, hist_obs, hist_act, hist_valid, rec
@@ -226,6 +254,13 @@ def rollout(
     _, state, _, info, _, _, _, rec = jax.lax.while_loop(cond, body, carry)
     rec = {k: jnp.swapaxes(v, 0, 1) for k, v in rec.items()}
     return _assemble(rec, info, state.truncated, task_id_N, temperature, group_size)
+
+
+class _Answer(NamedTuple):
+    tokens: jax.Array
+    mask: jax.Array
+    log_probs: jax.Array
+    entropies: jax.Array
 
 
 #: Step fields with an answer-length axis.
@@ -247,6 +282,7 @@ def make_rollout(
     thinking: bool,
     top_k: int = 0,
     group_size: int = 1,
+    codec: WordCodec | ChatCodec | None = None,
 ) -> Callable[..., Rollout]:
     """`jax.jit`-compiled `rollout` with the static parts bound.
 
@@ -265,6 +301,7 @@ def make_rollout(
         thinking=thinking,
         top_k=top_k,
         group_size=group_size,
+        codec=codec,
     )
 
     @jax.jit

@@ -1,18 +1,21 @@
-"""TFDS builders (array_record, no TensorFlow) for environment task splits and demonstrations.
-
-Two builders, each with one config per built-in environment (stack.md §3: a custom
-`GeneratorBasedBuilder` with `file_format="array_record"`, `DatasetInfo(builder=self, ...)` built
-directly, read back with `tfds.data_source` / `builder.as_data_source()` and grain):
+"""TFDS builders (array_record, no TensorFlow) for environment task splits and demonstrations,
+and the grain pipeline the trainer reads its SFT batches through.
 
 - `EnvTasks` (`env_tasks/<env>`): one example per task of every split of the environment
   (`task_id`, `task_type`, the task tokens and the first observation, plus their text);
 - `EnvDemos` (`env_demos/<env>`, `env_demos/<env>_direct`, `env_demos/<env>_noisy`): one example
-  per step of the oracle's episodes (what the policy saw, the oracle's answer and the outcome);
-  `noise` makes demonstrations imperfect on purpose (issue #5, "Oracles, demonstrations").
+  per step of the oracle's episodes in the agent's own prompts (`data.demos.DEMO_FIELDS`: the
+  prompt, the answer to imitate, their masks and the outcome) -- the rows SFT trains on;
+  `noise` makes demonstrations imperfect on purpose;
+- `write_rows` / `read_rows`: the same rows for one training run (the run's own prompt budgets),
+  written once by a TFDS builder and read back as a random-access source; `SFTBatches` is the
+  grain pipeline over them (deterministic per step, sharded by JAX process, with a checkpointable
+  iterator state).
 
-The token ids follow the builder config's tokenizer ("shared": every built-in environment's words,
-as `empg_jax.envs.make` uses by default); the vocabulary is stored in the dataset metadata
-(`info.metadata["vocab"]`), so a reader can decode without building the environment.
+The token ids follow the builder config's tokenizer ("shared": every built-in environment's words
+plus the prompt words, as the trainer's agent uses; "own": one environment's); the vocabulary is
+stored in the dataset metadata (`info.metadata["vocab"]`), so a reader can decode without
+building the environment.
 
     builder = EnvDemos(config="household", data_dir="/tmp/tfds")
     builder.download_and_prepare()
@@ -34,6 +37,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from empg_jax import envs
+from empg_jax.agents import PromptBuilder, PromptSizes, agent_tokenizer
 from empg_jax.data import demos
 
 BUILTIN_ENVS = ("household", "shop", "search", "workforce")
@@ -45,7 +49,7 @@ class EnvDataConfig(tfds.core.BuilderConfig):
 
     Attributes:
       env: registered environment name.
-      tokenizer: "shared" (all built-in environments' words) or "own".
+      tokenizer: "shared" (all built-in environments' words) or "own"; both with the prompt words.
       thinking: thinking-mode answers (else direct).
       noise: probability of an imperfect demonstration step (`core.oracle_policy`).
       max_episodes: episodes per split at most (every task when the split has fewer).
@@ -62,8 +66,26 @@ class EnvDataConfig(tfds.core.BuilderConfig):
 
 @functools.cache
 def builder_env(name: str, tokenizer: str = "shared") -> Any:
-    """The environment object the builders use (cached, so its compiled functions are reused)."""
-    return envs.make(name, tokenizer=tokenizer)
+    """The environment object the builders use (cached, so its compiled functions are reused),
+    with an agent vocabulary: the environment's words (or every built-in environment's) plus
+    the prompt words."""
+    if tokenizer not in ("shared", "own"):
+        raise ValueError(f"tokenizer must be 'shared' or 'own', got {tokenizer!r}")
+    names = sorted(envs.BUILTIN) if tokenizer == "shared" else [name]
+    words = [envs.env_class(n).words() for n in {*names, name}]
+    return envs.make(name, tokenizer=agent_tokenizer(words))
+
+
+@functools.cache
+def builder_prompts(name: str, tokenizer: str = "shared", thinking: bool = True) -> PromptBuilder:
+    """The prompt renderer of the public demonstration datasets: the default section budgets,
+    with the prompt length set to the longest prompt they allow."""
+    env = builder_env(name, tokenizer)
+    mode = "thinking" if thinking else "direct"
+    args = (env.tokenizer, env.task_len, env.obs_len, env.action_len)
+    sizes = PromptSizes(prompt_len=1 << 30)
+    longest = PromptBuilder(*args, sizes, mode).max_tokens()
+    return PromptBuilder(*args, dataclasses.replace(sizes, prompt_len=longest), mode)
 
 
 def _configs(kind: str) -> list[EnvDataConfig]:
@@ -167,55 +189,59 @@ class EnvTasks(_EnvBuilder):
             )
 
 
+def _row_features(prompt_len: int, answer_len: int) -> dict[str, Any]:
+    return {
+        "episode": np.int32,
+        "step": np.int32,
+        "task_id": np.int32,
+        "task_type": np.int32,
+        "prompt": _ints(prompt_len),
+        "prompt_mask": tfds.features.Tensor(shape=(prompt_len,), dtype=np.bool_),
+        "answer": _ints(answer_len),
+        "answer_mask": tfds.features.Tensor(shape=(answer_len,), dtype=np.bool_),
+        "reward": np.float32,
+        "won": np.bool_,
+        "invalid_format": np.bool_,
+    }
+
+
 class EnvDemos(_EnvBuilder):
-    """Oracle demonstrations of a built-in environment, one example per step."""
+    """Oracle demonstrations of a built-in environment in the agent's prompts, one example per
+    step (`builder_prompts` renders them)."""
 
     BUILDER_CONFIGS = _configs("demonstrations")
 
+    @property
+    def prompts(self) -> PromptBuilder:
+        cfg = self.builder_config
+        return builder_prompts(cfg.env, cfg.tokenizer, cfg.thinking)
+
     def _info(self) -> tfds.core.DatasetInfo:
-        env = self.env
-        features = tfds.features.FeaturesDict(
-            {
-                "episode": np.int32,
-                "task_id": np.int32,
-                "task_type": np.int32,
-                "step": np.int32,
-                "task": _ints(env.task_len),
-                "obs": _ints(env.obs_len),
-                "admissible": _ints(env.max_admissible, env.action_len),
-                "num_admissible": np.int32,
-                "response": _ints(env.response_len),
-                "reward": np.float32,
-                "won": np.bool_,
-                "terminated": np.bool_,
-                "truncated": np.bool_,
-                "invalid": np.bool_,
-                "obs_text": tfds.features.Text(),
-                "response_text": tfds.features.Text(),
-            }
-        )
+        features = _row_features(self.prompts.prompt_len, self.env.response_len)
+        features["prompt_text"] = tfds.features.Text()
+        features["answer_text"] = tfds.features.Text()
         cfg = self.builder_config
         return tfds.core.DatasetInfo(
             builder=self,
             description=(
-                f"Oracle demonstrations of the {cfg.env} environment (empg_jax), "
-                f"thinking={cfg.thinking}, noise={cfg.noise}."
+                f"Oracle demonstrations of the {cfg.env} environment (empg_jax) in the agent's "
+                f"step prompts, thinking={cfg.thinking}, noise={cfg.noise}."
             ),
-            features=features,
+            features=tfds.features.FeaturesDict(features),
             metadata=self._metadata(),
         )
 
     def _generate_examples(self, split: str):
         cfg = self.builder_config
         num = min(int(self.env.default_params(split=split).num_tasks), cfg.max_episodes)
-        rows = demos.generate_demonstrations(
-            self.env, split, num, thinking=cfg.thinking, noise=cfg.noise, seed=cfg.seed,
-            progress=True,
+        rows = demos.play_demonstrations(
+            self.env, self.prompts, split, num, answer_len=self.env.response_len,
+            thinking=cfg.thinking, noise=cfg.noise, seed=cfg.seed, progress=True,
         )  # fmt: skip
         for i in range(len(rows["episode"])):
             ex = {k: rows[k][i] for k in demos.DEMO_FIELDS}
-            ex["obs_text"] = self._text(rows["obs"][i])
-            ex["response_text"] = self._text(rows["response"][i])
+            ex["prompt_text"] = self._text(rows["prompt"][i][rows["prompt_mask"][i]])
+            ex["answer_text"] = self._text(rows["answer"][i][rows["answer_mask"][i]])
             yield i, ex
 
 

@@ -50,9 +50,8 @@ Sizes (python ints fixed when the environment object is built, so shapes are sta
   compiled rollout serves every split (`empg_jax.data.demos` relies on it). Optionally an
   environment offers `reset_in_split(task_id, split_index)` with a traceable split index
   (household does), so one compiled reset serves every split too.
-- Rollout helpers for any environment: `rollout(env, policy, key, state, obs, params, T)` (one
-  episode as a `lax.scan`, returns stacked `Transition`s), `oracle_policy(env, params, thinking,
-  noise)` and `random_policy(env)`.
+- Policies for any environment (played by `empg_jax.agents.rollout` with `act=`):
+  `oracle_policy(env, params, thinking, noise)` and `random_policy(env)`.
 
 An environment subclasses `Environment` and implements `_reset_task`, `_step`, `info_for_state`,
 `oracle`, `oracle_thought`, `render`, `default_params` and `words`; the base class provides
@@ -62,7 +61,7 @@ action parsing, the no-op-after-done rule, truncation and the response formattin
 from __future__ import annotations
 
 import abc
-from typing import Any, ClassVar, NamedTuple
+from typing import Any, ClassVar
 
 import chex
 import jax
@@ -322,29 +321,6 @@ class Environment(abc.ABC):
         return self.tokenizer.encode_padded(text, length or self.action_len, truncate=True)
 
 
-class Transition(NamedTuple):
-    """One step of one episode as seen by the policy (all fields stacked `[T, ...]` by `rollout`).
-
-    `obs`, `task`, `admissible` and `num_admissible` are what the policy saw BEFORE acting;
-    `response` is what it answered; the rest is the outcome. `valid` is False for the padding
-    steps after the episode ended (those rows are frozen no-ops).
-    """
-
-    step_index: jax.Array  # int32 []
-    obs: jax.Array  # int32 [O]
-    task: jax.Array  # int32 [K]
-    admissible: jax.Array  # int32 [A, L]
-    num_admissible: jax.Array  # int32 []
-    response: jax.Array  # int32 [R]
-    reward: jax.Array  # float32 []
-    terminated: jax.Array  # bool []
-    truncated: jax.Array  # bool []
-    invalid: jax.Array  # bool []
-    won: jax.Array  # bool []
-    score: jax.Array  # float32 []
-    valid: jax.Array  # bool []
-
-
 def random_admissible(key: jax.Array, info: dict[str, jax.Array]) -> jax.Array:
     """A uniformly random row among the `num_admissible` first rows of `info["admissible"]`."""
     n = jnp.maximum(info["num_admissible"], 1)
@@ -387,51 +363,3 @@ def random_policy(env: Environment):
         return format_response(None, random_admissible(key, info), env.tokenizer, env.response_len)
 
     return policy
-
-
-def rollout(
-    env: Environment,
-    policy,
-    key: jax.Array,
-    state: Any,
-    obs: jax.Array,
-    params: Any,
-    num_steps: int,
-) -> tuple[Any, Transition]:
-    """Runs one episode for `num_steps` steps with `lax.scan` (vmap it for a batch).
-
-    Args:
-      policy: `policy(key, state, obs, info) -> response tokens` (any fixed length).
-      state, obs: from `env.reset`.
-
-    Returns:
-      `(final_state, transitions)` with every `Transition` field stacked on a leading `[T]` axis.
-    """
-
-    def body(carry, key_t):
-        state, obs = carry
-        k_pol, k_env = jax.random.split(key_t)
-        info = env.info(state, params)
-        valid = ~(state.terminated | state.truncated)
-        response = policy(k_pol, state, obs, info).astype(jnp.int32)
-        new_state, new_obs, reward, term, trunc, new_info = env.step(k_env, state, response, params)
-        tr = Transition(
-            step_index=state.t,
-            obs=obs,
-            task=info["task"],
-            admissible=info["admissible"],
-            num_admissible=info["num_admissible"],
-            response=response,
-            reward=reward,
-            terminated=term,
-            truncated=trunc,
-            invalid=new_info["invalid"],
-            won=new_info["won"],
-            score=new_info["score"],
-            valid=valid,
-        )
-        new_obs = jnp.where(valid, new_obs, obs)
-        return (new_state, new_obs), tr
-
-    (state, _), transitions = jax.lax.scan(body, (state, obs), jax.random.split(key, num_steps))
-    return state, transitions

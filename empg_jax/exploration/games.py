@@ -1,10 +1,9 @@
 """Optimism-then-NoRegret learning in unknown games: OTS / UCB / IWE with Hedge or regret matching.
 
-Spec: `seed-systems.md` (f). Paper: Li, Liu, Pu, Liang, Luo, "Optimistic Thompson Sampling for
-No-Regret Learning in Unknown Games", https://arxiv.org/abs/2402.09456. No code was released: the
-structure (posterior, then an optimistic reward vector, then a full-information no-regret step) is
-verified from the abstract; the per-cell Gaussian posterior, the optimistic vectors and all
-constants are [reconstructed] and configurable.
+Paper: Li, Liu, Pu, Liang, Luo, "Optimistic Thompson Sampling for No-Regret Learning in Unknown
+Games", https://arxiv.org/abs/2402.09456. No code was released: the structure (posterior, then an
+optimistic reward vector, then a full-information no-regret step) is from the abstract; the per-cell
+Gaussian posterior, the optimistic vectors and all constants are [reconstructed] and configurable.
 
 Every player i sees the opponents' joint action o_t = a_{-i,t} and a noisy reward of its own action,
 y_t = r_i(a_{i,t}, o_t) + N(0, noise_std^2). Per round and player:
@@ -13,31 +12,30 @@ y_t = r_i(a_{i,t}, o_t) + N(0, noise_std^2). Per round and player:
      (`posterior.cells_update`, prior N(prior_mean, prior_std^2) per cell);
   2. build a reward vector over own actions a (the "optimism" step):
        full  r~(a) = r_i(a, o_t)                                   (full-information reference)
-       iwe   r~(a) = 1 - (1 - y_t) 1{a = a_t} / x_t(a)             (importance-weighted loss; Exp3)
+       iwe   r~(a) = 1 - (1 - y_t) 1{a = a_t} / (x_t(a) + g_t)     (importance-weighted loss; Exp3,
+                                                                     g_t = 0; Exp3-IX, g_t > 0)
        iwr   r~(a) = y_t 1{a = a_t} / x_t(a)                         (importance-weighted reward;
                                                                      Exp3 of Auer et al. 2002)
        ucb   r~(a) = mu(a, o_t) + beta s(a, o_t)                   (UCB; GP-MW of Sessa et al.)
        ots   r~(a) = mu(a, o_t) + s(a, o_t) |xi_a|, xi_a ~ N(0, 1)  (optimistic Thompson sampling)
        ts    r~(a) = mu(a, o_t) + s(a, o_t) xi_a                     (plain Thompson sampling)
   3. full-information no-regret step with r~:
-       hedge w_{t+1}(a) ∝ w_t(a) exp(eta r~(a))
-       rm    R(a) += r~(a) - <x_t, r~>,  w_{t+1} ∝ [R]_+ (uniform when R <= 0)
-     and play x_{t+1} = (1 - gamma) w_{t+1} + gamma / A: Auer et al.'s (2002) uniform mixing,
-     which keeps every x(a) >= gamma / A and so bounds the importance weights 1 / x(a) by A /
-     gamma (`Learner.mix`; gamma = 0, the default, plays w itself). The importance weights, the
-     sampled action and the regret all use the mixed x.
+       hedge x(a) ∝ exp(eta_t S_t(a)),  S_t = sum_{s<=t} r~_s  (FTRL form of Hedge: with a fixed eta
+             it is the multiplicative update w(a) <- w(a) exp(eta r~(a)); with the anytime schedule
+             eta_t = eta_1 / sqrt(t) it is the standard anytime Hedge)
+       rm    R(a) += r~(a) - <x_t, r~>,  x ∝ [R]_+ (uniform when R <= 0; Hart & Mas-Colell 2000)
+     and play x_{t+1} = (1 - gamma) w_{t+1} + gamma / A: Auer et al.'s (2002) uniform mixing
+     (`Learner.mix`; gamma = 0 plays w itself). The implicit-exploration term of Exp3-IX (Kocak et
+     al. 2014; Neu 2015) is g_t = `Learner.ix` * eta_t (the textbook choice is ix = 1/2).
 
-Both importance-weighted vectors are unbiased for r_i(., o_t); they differ in variance,
-(1 - y)^2 / x(a) against y^2 / x(a) on the played action, so the loss form is the quieter one once
-play concentrates on actions with rewards near 1. Which form the paper's IWE-Hedge uses is
-[unknown]; both are kept and the check experiment reports both.
-
-Regret of player i after t rounds (with the true mean rewards, against the realised opponents):
-  Reg_i(t) = max_a sum_{s<=t} r_i(a, o_s) - sum_{s<=t} <x_s, r_i(., o_s)>;
-the reported metric is the settling round: the first t after which max_i Reg_i(t) / t stays at or
-below `threshold` up to the horizon (the horizon itself when it never settles). The same round is
-also reported for the realised regret, which uses r_i(a_s, o_s) of the played action instead of
-<x_s, r_i(., o_s)> (noisier by O(1/sqrt(t))).
+Regret of player i after t rounds, four definitions (all tracked in one run, `REGRETS`):
+  expected  max_a sum_s r_i(a, o_s) - sum_s <x_s, r_i(., o_s)>   (realised opponents, own mixing)
+  realised  max_a sum_s r_i(a, o_s) - sum_s r_i(a_s, o_s)         (played actions, mean rewards)
+  noisy     max_a sum_s r_i(a, o_s) - sum_s y_s                   (played actions, observed)
+  pseudo    max_a sum_s r_i(a, x_{-i,s}) - sum_s r_i(x_s, x_{-i,s})  (opponents' mixed strategies)
+each aggregated over players by the max and by the mean (`AGGREGATES`). Traces of Reg(t)/t are
+stored every `trace_every` rounds; `settle_round` (the first traced round after which a trace stays
+at or below a threshold) and `reach_round` (the first traced round at or below it) are host-side.
 
 Games are given as mean-reward tensors `payoffs_NxAxO` (player, own action, opponents' joint index);
 `matrix_game` and `congestion_game` build the two games of the check experiment.
@@ -53,11 +51,14 @@ from typing import NamedTuple
 import chex
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from empg_jax.exploration import posterior
 
 ESTIMATORS = ("full", "iwe", "ucb", "ots", "ts", "iwr")
 NO_REGRET = ("hedge", "rm")
+REGRETS = ("expected", "realised", "noisy", "pseudo")
+AGGREGATES = ("max", "mean")
 
 
 class Game(NamedTuple):
@@ -90,8 +91,20 @@ def opponent_index(game: Game, actions_N: jax.Array) -> jax.Array:
     return game.opponent_weights @ actions_N.astype(jnp.int32)
 
 
+def opponent_distribution(game: Game, probs_NxA: jax.Array) -> jax.Array:
+    """P(o_i = o) under the others' independent mixed strategies, `[N, O]` (sums to 1 per row)."""
+    n, a, o = game.payoffs.shape
+    chex.assert_shape(probs_NxA, (n, a))
+    # digit_NxOxN[i, o, j] = action of player j inside opponents' index o of player i.
+    weights_NxN = game.opponent_weights
+    digit_NxOxN = (jnp.arange(o)[None, :, None] // jnp.maximum(weights_NxN[:, None, :], 1)) % a
+    p_NxOxN = jnp.take_along_axis(probs_NxA[None, None, :, :], digit_NxOxN[..., None], -1)[..., 0]
+    is_other_N1N = (jnp.arange(n)[:, None] != jnp.arange(n)[None, :])[:, None, :]
+    return jnp.prod(jnp.where(is_other_N1N, p_NxOxN, 1.0), axis=-1)
+
+
 def matrix_game(key: chex.PRNGKey, num_actions: int = 50) -> Game:
-    """Random two-player general-sum game with independent U[0, 1] mean payoffs (spec (f))."""
+    """Random two-player general-sum game with independent U[0, 1] mean payoffs."""
     if num_actions < 2:
         raise ValueError(f"num_actions must be >= 2, got {num_actions}")
     k0, k1 = jax.random.split(key)
@@ -151,6 +164,7 @@ def optimistic_rewards(
     action: jax.Array,
     probs_A: jax.Array,
     beta: float | jax.Array = 2.0,
+    ix_gamma: float | jax.Array = 0.0,
 ) -> jax.Array:
     """The reward vector r~ over own actions for one player (module docstring, step 2).
 
@@ -164,6 +178,7 @@ def optimistic_rewards(
       action: played action a_t.
       probs_A: x_t.
       beta: UCB width.
+      ix_gamma: implicit-exploration term g_t of Exp3-IX (used by `iwe`; 0 = plain Exp3).
 
     Returns:
       r~, `[A]`.
@@ -175,7 +190,7 @@ def optimistic_rewards(
     choices = jnp.stack(
         [
             true_A,
-            1.0 - onehot_A * (1.0 - reward) / probs_A[action],
+            1.0 - onehot_A * (1.0 - reward) / (probs_A[action] + ix_gamma),
             mean_A + beta * std_A,
             mean_A + std_A * jnp.abs(normal_A),
             mean_A + std_A * normal_A,
@@ -194,15 +209,31 @@ def regret_matching_probs(regret_A: jax.Array) -> jax.Array:
     return jnp.where(total > 0, pos_A / jnp.where(total > 0, total, 1.0), uniform_A)
 
 
+def learning_rate_at(learner: Learner, t: jax.Array) -> jax.Array:
+    """eta_t for round t = 0, 1, ...: `learning_rate` (fixed) or `learning_rate / sqrt(t + 1)`."""
+    return learner.learning_rate * (t + 1.0) ** (-0.5 * learner.anytime)
+
+
+def ucb_width_at(learner: Learner, t: jax.Array, num_cells: int, delta: float = 0.1) -> jax.Array:
+    """UCB width for round t = 0, 1, ...: `beta`, or the GP-UCB theory width (`Learner`)."""
+    theory = jnp.sqrt(2.0 * jnp.log(num_cells * (t + 1.0) ** 2 * math.pi**2 / (6.0 * delta)))
+    return jnp.where(learner.beta_theory > 0, theory, learner.beta)
+
+
 class Learner(NamedTuple):
     """Traced learner description (one compiled program for every arm).
 
     Attributes:
       estimator: index into `ESTIMATORS`.
       no_regret: index into `NO_REGRET`.
-      learning_rate: Hedge eta (unused by regret matching).
+      learning_rate: Hedge eta (fixed schedule) or eta_1 (anytime: eta_t = eta_1 / sqrt(t)).
       beta: UCB width.
       mix: uniform mixing gamma in [0, 1): play (1 - gamma) w + gamma / A (module docstring).
+      anytime: 0.0 = fixed eta, 1.0 = eta_t = eta_1 / sqrt(t) (unused by regret matching).
+      ix: Exp3-IX implicit exploration as a multiple of eta_t (g_t = ix eta_t; 0 = none).
+      beta_theory: 0.0 = constant `beta`; 1.0 = the GP-UCB width for a finite domain of C cells,
+        beta_t = sqrt(2 ln(C t^2 pi^2 / (6 delta))) with delta = 0.1 (Srinivas et al. 2010, Thm 1;
+        C = A * O cells per player).
     """
 
     estimator: jax.Array
@@ -210,6 +241,30 @@ class Learner(NamedTuple):
     learning_rate: jax.Array
     beta: jax.Array
     mix: jax.Array
+    anytime: jax.Array
+    ix: jax.Array
+    beta_theory: jax.Array
+
+
+def hedge_learning_rate(num_actions: int, horizon: int, anytime: bool = False) -> float:
+    """Full-information Hedge step for rewards in [0, 1]: sqrt(8 ln A / T), or eta_1 = sqrt(8 ln A)
+    for the anytime schedule (so eta_t = sqrt(8 ln A / t) equals the fixed eta at t = T)."""
+    return math.sqrt(8.0 * math.log(num_actions) / (1 if anytime else horizon))
+
+
+def exp3_learning_rate(num_actions: int, horizon: int, anytime: bool = False) -> float:
+    """Textbook Exp3 / Exp3-IX step: sqrt(2 ln A / (A T)) (Lattimore & Szepesvari 2020, Thm 11.1 and
+    ch. 12), or eta_t = sqrt(ln A / (A t)) for the anytime schedule (Bubeck & Cesa-Bianchi 2012,
+    Thm 3.1)."""
+    if anytime:
+        return math.sqrt(math.log(num_actions) / num_actions)
+    return math.sqrt(2.0 * math.log(num_actions) / (num_actions * horizon))
+
+
+def auer_exp3_gamma(num_actions: int, horizon: int) -> float:
+    """Auer et al. (2002), Cor. 3.2: gamma = min(1, sqrt(A ln A / ((e - 1) T))); their Exp3 then
+    uses eta = gamma / A on the importance-weighted reward vector."""
+    return min(1.0, math.sqrt(num_actions * math.log(num_actions) / ((math.e - 1.0) * horizon)))
 
 
 def make_learner(
@@ -221,28 +276,33 @@ def make_learner(
     horizon: int = 20_000,
     beta: float = 2.0,
     mix: float = 0.0,
+    anytime: bool = False,
+    ix: float = 0.0,
+    beta_theory: bool = False,
 ) -> Learner:
-    """Builds a `Learner`; `learning_rate=None` is the spec's eta = sqrt(8 ln A / T).
-
-    `mix` is Auer et al.'s uniform mixing gamma (module docstring, step 3); Auer's Exp3 ties the
-    step to it, eta = gamma / A, which here means passing both.
-    """
+    """Builds a `Learner`; `learning_rate=None` is `hedge_learning_rate(num_actions, horizon,
+    anytime)`. Standard Exp3 tunings: `exp3_learning_rate`, `auer_exp3_gamma`."""
     if estimator not in ESTIMATORS:
         raise ValueError(f"unknown estimator {estimator!r}; expected one of {ESTIMATORS}")
     if no_regret not in NO_REGRET:
         raise ValueError(f"unknown no_regret {no_regret!r}; expected one of {NO_REGRET}")
     if learning_rate is None:
-        learning_rate = math.sqrt(8.0 * math.log(num_actions) / horizon)
+        learning_rate = hedge_learning_rate(num_actions, horizon, anytime)
     if learning_rate <= 0:
         raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
     if not 0.0 <= mix < 1.0:
         raise ValueError(f"mix (uniform mixing gamma) must be in [0, 1), got {mix}")
+    if ix < 0:
+        raise ValueError(f"ix (Exp3-IX implicit exploration / eta) must be >= 0, got {ix}")
     return Learner(
         estimator=jnp.int32(ESTIMATORS.index(estimator)),
         no_regret=jnp.int32(NO_REGRET.index(no_regret)),
         learning_rate=jnp.float32(learning_rate),
         beta=jnp.float32(beta),
         mix=jnp.float32(mix),
+        anytime=jnp.float32(1.0 if anytime else 0.0),
+        ix=jnp.float32(ix),
+        beta_theory=jnp.float32(1.0 if beta_theory else 0.0),
     )
 
 
@@ -255,41 +315,36 @@ class SelfPlayResult(NamedTuple):
     """Outcome of one self-play run (leading axes when vmapped).
 
     Attributes:
-      settle_round: first t after which max_i Reg_i(t)/t stays <= threshold (horizon if never).
-      settle_round_realised: the same for the realised regret (played actions).
-      final_regret: max_i Reg_i(T)/T.
-      regret_trace: max_i Reg_i(t)/t at every `trace_every`-th round.
+      regret_trace: Reg(t)/t at t = trace_every, 2 trace_every, ..., T, `[len(REGRETS),
+        len(AGGREGATES), T // trace_every]`.
+      final_regret: max_i expected Reg_i(T)/T.
     """
 
-    settle_round: jax.Array
-    settle_round_realised: jax.Array
-    final_regret: jax.Array
     regret_trace: jax.Array
+    final_regret: jax.Array
 
 
 def self_play(
     key: chex.PRNGKey,
     game: Game,
     learner: Learner,
+    noise_std: float | jax.Array = 0.1,
+    prior_mean: float | jax.Array = 0.5,
+    prior_std: float | jax.Array = 1.0,
     *,
     horizon: int = 20_000,
-    noise_std: float = 0.1,
-    prior_mean: float = 0.5,
-    prior_std: float = 1.0,
-    threshold: float = 0.05,
     trace_every: int = 100,
 ) -> SelfPlayResult:
-    """Every player runs `learner` against the others for `horizon` rounds (one `lax.scan`).
+    """Every player runs `learner` against the others for `horizon` rounds (nested `lax.scan`).
 
     Args:
       key: PRNG key.
       game: the game (`matrix_game`, `congestion_game`).
       learner: traced learner description (`make_learner`); all players use it.
+      noise_std: reward noise standard deviation (also the posterior's likelihood noise; traced).
+      prior_mean, prior_std: per-cell Gaussian prior (traced).
       horizon: T rounds (static).
-      noise_std: reward noise standard deviation (also the posterior's likelihood noise).
-      prior_mean, prior_std: per-cell Gaussian prior.
-      threshold: average-regret level for the settling round.
-      trace_every: stride of the regret trace (static).
+      trace_every: stride of the regret traces (static; divides T).
 
     Returns:
       `SelfPlayResult`.
@@ -297,17 +352,20 @@ def self_play(
     chex.assert_rank(game.payoffs, 3)
     if horizon < 1 or horizon % trace_every:
         raise ValueError(f"horizon={horizon} must be a multiple of trace_every={trace_every}")
-    if noise_std <= 0 or prior_std <= 0:
-        raise ValueError(f"noise_std and prior_std must be > 0, got {noise_std}, {prior_std}")
+    if isinstance(noise_std, float | int) and noise_std <= 0:
+        raise ValueError(f"noise_std must be > 0, got {noise_std}")
+    if isinstance(prior_std, float | int) and prior_std <= 0:
+        raise ValueError(f"prior_std must be > 0, got {prior_std}")
     n, a, o = game.payoffs.shape
     players_N = jnp.arange(n)
+    is_hedge = learner.no_regret == 0
 
     def step(carry, inputs):
-        post, log_w_NxA, regret_NxA, best_NxA, learner_N, realised_N, last_bad, last_bad_r = carry
+        post, score_NxA, regret_NxA, best_NxA, pseudo_best_NxA, earned_4xN = carry
         t, k = inputs
-        use_rm = learner.no_regret == 1
-        x_rm_NxA = jax.vmap(regret_matching_probs)(regret_NxA)
-        w_NxA = jnp.where(use_rm, x_rm_NxA, jax.nn.softmax(log_w_NxA, axis=-1))
+        eta = learning_rate_at(learner, t)
+        w_hedge_NxA = jax.nn.softmax(eta * score_NxA, axis=-1)
+        w_NxA = jnp.where(is_hedge, w_hedge_NxA, jax.vmap(regret_matching_probs)(regret_NxA))
         x_NxA = (1.0 - learner.mix) * w_NxA + learner.mix / a
         # One uniform draw per player and round: action, reward noise and the A optimism draws.
         u_NxU = jax.random.uniform(k, (n, a + 2), minval=1e-7, maxval=1.0 - 1e-7)
@@ -328,85 +386,107 @@ def self_play(
             post.mean.at[players_N, :, opp_N].set(column.mean),
             post.precision.at[players_N, :, opp_N].set(column.precision),
         )
-        mean_NxA = column.mean
-        std_NxA = posterior.cells_std(column)
-        r_NxA = jax.vmap(optimistic_rewards, in_axes=(None, 0, 0, 0, 0, 0, 0, 0, None))(
+        r_NxA = jax.vmap(optimistic_rewards, in_axes=(None, 0, 0, 0, 0, 0, 0, 0, None, None))(
             learner.estimator,
-            mean_NxA,
-            std_NxA,
+            column.mean,
+            posterior.cells_std(column),
             normal_NxU[:, 2:],
             true_NxA,
             y_N,
             actions_N,
             x_NxA,
-            learner.beta,
+            ucb_width_at(learner, t, a * o),
+            learner.ix * eta,
         )
-        log_w_NxA = jax.nn.log_softmax(log_w_NxA + learner.learning_rate * r_NxA, axis=-1)
+        # Hedge is shift invariant: keep the cumulative scores bounded by subtracting the max.
+        score_NxA = score_NxA + r_NxA
+        score_NxA = score_NxA - score_NxA.max(-1, keepdims=True)
         regret_NxA = regret_NxA + r_NxA - (x_NxA * r_NxA).sum(-1, keepdims=True)
+        expected_NxA = jnp.einsum("nao,no->na", game.payoffs, opponent_distribution(game, x_NxA))
         best_NxA = best_NxA + true_NxA
-        learner_N = learner_N + (x_NxA * true_NxA).sum(-1)
-        realised_N = realised_N + true_NxA[players_N, actions_N]
-        avg_regret = jnp.max(best_NxA.max(-1) - learner_N) / (t + 1)
-        avg_realised = jnp.max(best_NxA.max(-1) - realised_N) / (t + 1)
-        last_bad = jnp.where(avg_regret > threshold, t + 1, last_bad)
-        last_bad_r = jnp.where(avg_realised > threshold, t + 1, last_bad_r)
-        carry = (post, log_w_NxA, regret_NxA, best_NxA, learner_N, realised_N, last_bad, last_bad_r)
-        return carry, avg_regret
+        pseudo_best_NxA = pseudo_best_NxA + expected_NxA
+        earned_4xN = earned_4xN + jnp.stack(
+            [
+                (x_NxA * true_NxA).sum(-1),
+                true_NxA[players_N, actions_N],
+                y_N,
+                (x_NxA * expected_NxA).sum(-1),
+            ]
+        )
+        return (post, score_NxA, regret_NxA, best_NxA, pseudo_best_NxA, earned_4xN), None
+
+    def block(carry, inputs):
+        carry, _ = jax.lax.scan(step, carry, inputs)
+        _, _, _, best_NxA, pseudo_best_NxA, earned_4xN = carry
+        t = inputs[0][-1] + 1.0
+        best_4xN = jnp.stack([best_NxA.max(-1)] * 3 + [pseudo_best_NxA.max(-1)])
+        avg_4xN = (best_4xN - earned_4xN) / t
+        return carry, jnp.stack([avg_4xN.max(-1), avg_4xN.mean(-1)], axis=-1)
 
     post = posterior.cells_init(prior_mean, prior_std, (n, a, o))
     zeros_NxA = jnp.zeros((n, a), jnp.float32)
-    zeros_N = jnp.zeros((n,), jnp.float32)
-    carry = (post, zeros_NxA, zeros_NxA, zeros_NxA, zeros_N, zeros_N, jnp.int32(0), jnp.int32(0))
-    inputs = (jnp.arange(horizon), jax.random.split(key, horizon))
-    carry, avg_regret_T = jax.lax.scan(step, carry, inputs)
-    return SelfPlayResult(
-        settle_round=carry[-2],
-        settle_round_realised=carry[-1],
-        final_regret=avg_regret_T[-1],
-        regret_trace=avg_regret_T[trace_every - 1 :: trace_every],
+    carry = (post, zeros_NxA, zeros_NxA, zeros_NxA, zeros_NxA, jnp.zeros((4, n), jnp.float32))
+    blocks = horizon // trace_every
+    inputs = (
+        jnp.arange(horizon).reshape(blocks, trace_every),
+        jax.random.split(key, horizon).reshape(blocks, trace_every),
     )
+    _, trace_Bx4x2 = jax.lax.scan(block, carry, inputs)
+    trace_4x2xB = jnp.moveaxis(trace_Bx4x2, 0, -1)
+    return SelfPlayResult(regret_trace=trace_4x2xB, final_regret=trace_4x2xB[0, 0, -1])
 
 
-_STATIC = (
-    "num_seeds",
-    "horizon",
-    "noise_std",
-    "prior_mean",
-    "prior_std",
-    "threshold",
-    "trace_every",
-)
-
-
-@functools.partial(jax.jit, static_argnames=_STATIC)
+@functools.partial(jax.jit, static_argnames=("num_seeds", "horizon", "trace_every"))
 def self_play_arms(
     key: chex.PRNGKey,
     games: Game,
     learners: Learner,
     *,
     num_seeds: int,
+    noise_std: float | jax.Array = 0.1,
+    prior_mean: float | jax.Array = 0.5,
+    prior_std: float | jax.Array = 1.0,
     horizon: int = 20_000,
-    noise_std: float = 0.1,
-    prior_mean: float = 0.5,
-    prior_std: float = 1.0,
-    threshold: float = 0.05,
     trace_every: int = 100,
 ) -> SelfPlayResult:
     """`self_play` for stacked learners `[L]` x stacked games `[S]` (one game per seed).
 
     Seed s plays game s with key s for every learner (common random numbers); results are
-    `[L, S, ...]`.
+    `[L, S, ...]`. `noise_std`, `prior_mean` and `prior_std` are traced: sweeping them reuses the
+    compiled program.
     """
     keys_S = jax.random.split(key, num_seeds)
     chex.assert_shape(games.payoffs, (num_seeds, None, None, None))
-    run = functools.partial(
-        self_play,
-        horizon=horizon,
-        noise_std=noise_std,
-        prior_mean=prior_mean,
-        prior_std=prior_std,
-        threshold=threshold,
-        trace_every=trace_every,
-    )
-    over_seeds = jax.vmap(run, in_axes=(0, 0, None))
-    return jax.vmap(over_seeds, in_axes=(None, None, 0))(keys_S, games, learners)
+    run = functools.partial(self_play, horizon=horizon, trace_every=trace_every)
+    over_seeds = jax.vmap(run, in_axes=(0, 0, None, None, None, None))
+    over_arms = jax.vmap(over_seeds, in_axes=(None, None, 0, None, None, None))
+    return over_arms(keys_S, games, learners, noise_std, prior_mean, prior_std)
+
+
+# ---------------------------------------------------------------------------------------------
+# Host-side metrics on regret traces.
+# ---------------------------------------------------------------------------------------------
+
+
+def settle_round(trace: np.ndarray, threshold: float, trace_every: int) -> np.ndarray:
+    """First traced round after which Reg(t)/t stays <= threshold up to the horizon.
+
+    `trace` is `[..., B]` at rounds trace_every * (1..B); returns `[...]` ints, with
+    `trace_every * (B + 1)` (one stride past the horizon) where the last point is still above the
+    threshold, i.e. "not settled within the horizon".
+    """
+    trace = np.asarray(trace)
+    above = trace > threshold
+    num = trace.shape[-1]
+    # index of the last point above the threshold (-1 when none)
+    last = np.where(above.any(-1), num - 1 - np.argmax(above[..., ::-1], axis=-1), -1)
+    return (last + 2) * trace_every
+
+
+def reach_round(trace: np.ndarray, threshold: float, trace_every: int) -> np.ndarray:
+    """First traced round with Reg(t)/t <= threshold (`trace_every * (B + 1)` if never)."""
+    trace = np.asarray(trace)
+    below = trace <= threshold
+    num = trace.shape[-1]
+    first = np.where(below.any(-1), np.argmax(below, axis=-1), num)
+    return (first + 1) * trace_every

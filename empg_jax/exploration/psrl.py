@@ -1,8 +1,8 @@
 """Posterior sampling RL (PSRL) with value-targeted regression on linear mixture MDPs.
 
-Spec: `seed-systems.md` (c). Paper: Li, Luo, "Prior-dependent analysis of posterior sampling
+Paper: Li, Luo, "Prior-dependent analysis of posterior sampling
 reinforcement learning with function approximation", AISTATS 2024, https://arxiv.org/abs/2403.11175.
-No code was released; the algorithm below is the spec's [reconstructed] PSRL + VTR:
+No code was released; the algorithm below is a [reconstructed] PSRL + VTR:
 
 Linear mixture MDP: P(s'|s, a) = <phi(s'|s, a), theta*> with d known basis kernels
 phi_i = P_i (each a valid kernel) and theta* on the simplex, so P is a valid kernel. Rewards r(s, a)
@@ -21,6 +21,16 @@ are known, horizon H, fixed start state s_0.
 The prior on theta* ~ Dirichlet(alpha 1) is moment matched: mu_0 = 1/d, Sigma_0 = (diag(mu_0) -
 mu_0 mu_0^T) / (d alpha + 1), which is singular along the all-ones direction (theta sums to 1); a
 relative jitter `prior_jitter` * Var(theta_i) * I keeps it invertible [reconstructed].
+
+Variants (traced switches of `run_psrl`, used to find what sets the regret slope):
+  * `features`: 0 = value-targeted regression (above); 1 = full-model regression: every observed
+    transition gives S rows, psi = phi(s'' | s_h, a_h) and y = 1{s_h+1 = s''} for every s'', each
+    with noise `model_noise_std` (the least-squares estimator of the mixture weights from the
+    next-state indicators, Ayoub et al.'s "model-targeted" alternative to VTR).
+  * `projection`: how the sampled theta is turned into a kernel for planning: 0 = clip each row
+    of sum_i theta_i P_i at 0 and renormalise (above); 1 = Euclidean projection of theta onto the
+    simplex, then the mixture (always a valid kernel); 2 = no projection (plan on the signed
+    mixture as sampled).
 """
 
 from __future__ import annotations
@@ -59,7 +69,7 @@ def make_mdp(
     basis_concentration: float = 0.3,
     prior_alpha: float = 1.0,
 ) -> LinearMixtureMDP:
-    """Samples the spec's random instance on the host: rows of every P_i ~ Dirichlet(0.3),
+    """Samples one random instance on the host: rows of every P_i ~ Dirichlet(0.3),
     r ~ U[0, 1], theta* ~ Dirichlet(alpha 1).
 
     Host-side numpy on purpose: `jax.random.dirichlet` (a rejection-sampled gamma) takes tens of
@@ -166,12 +176,57 @@ def policy_value(
     return jnp.concatenate([v_HxS, zeros_S[None]], axis=0)
 
 
+def project_simplex(theta_D: jax.Array) -> jax.Array:
+    """Euclidean projection onto the probability simplex (sort-based; Held et al. 1974,
+    Duchi et al. 2008): argmin_{p in simplex} ||p - theta||."""
+    chex.assert_rank(theta_D, 1)
+    d = theta_D.shape[0]
+    sorted_D = jnp.sort(theta_D)[::-1]
+    cumsum_D = jnp.cumsum(sorted_D)
+    ranks_D = jnp.arange(1, d + 1, dtype=theta_D.dtype)
+    active_D = sorted_D - (cumsum_D - 1.0) / ranks_D > 0
+    rho = jnp.max(jnp.where(active_D, jnp.arange(d), 0))
+    tau = (cumsum_D[rho] - 1.0) / (rho + 1.0)
+    return jnp.maximum(theta_D - tau, 0.0)
+
+
 def vtr_features(
     basis_DxSxAxS: jax.Array, state: jax.Array, action: jax.Array, value_next_S: jax.Array
 ) -> jax.Array:
     """Value-targeted regression feature psi_i = sum_s' P_i(s'|s, a) V(s'), `[d]`."""
     chex.assert_rank([basis_DxSxAxS, state, action, value_next_S], [4, 0, 0, 1])
     return basis_DxSxAxS[:, state, action, :] @ value_next_S
+
+
+def regression_rows(
+    psi_HxD: jax.Array,
+    y_H: jax.Array,
+    model_HxSxD: jax.Array,
+    indicator_HxS: jax.Array,
+    noise_std: float | jax.Array,
+    model_noise_std: float | jax.Array,
+    features: int | jax.Array,
+) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """One episode's regression rows for a unit-noise `posterior.blr_update`.
+
+    Value-targeted rows (psi_h, y_h) / sigma and full-model rows (phi(s''|s_h, a_h),
+    1{s_h+1 = s''}) / model_noise_std, stacked to `[H + H S, d]`; the mask keeps the VTR rows when
+    `features` = 0 and the model rows when `features` = 1 (traced switch, fixed shapes).
+
+    Returns:
+      (rows `[H + H S, d]`, targets `[H + H S]`, mask `[H + H S]` bool).
+    """
+    chex.assert_rank([psi_HxD, y_H, model_HxSxD, indicator_HxS], [2, 1, 3, 2])
+    horizon, num_states, num_features = model_HxSxD.shape
+    use_model = jnp.asarray(features) == 1
+    rows = jnp.concatenate(
+        [psi_HxD / noise_std, model_HxSxD.reshape(-1, num_features) / model_noise_std]
+    )
+    targets = jnp.concatenate([y_H / noise_std, indicator_HxS.reshape(-1) / model_noise_std])
+    mask = jnp.concatenate(
+        [jnp.full((horizon,), ~use_model), jnp.full((horizon * num_states,), use_model)]
+    )
+    return rows, targets, mask
 
 
 class PSRLResult(NamedTuple):
@@ -191,10 +246,13 @@ def run_psrl(
     mdp: LinearMixtureMDP,
     prior_alpha: jax.Array,
     noise_std: jax.Array,
+    prior_jitter: float | jax.Array = 1e-2,
+    features: int | jax.Array = 0,
+    projection: int | jax.Array = 0,
+    model_noise_std: float | jax.Array = 0.5,
     *,
     num_episodes: int = 3000,
     horizon: int = 5,
-    prior_jitter: float = 1e-2,
 ) -> PSRLResult:
     """PSRL-VTR on one instance (module docstring).
 
@@ -206,10 +264,14 @@ def run_psrl(
       mdp: the instance (`make_mdp`).
       prior_alpha: Dirichlet concentration alpha of the agent's prior (traced; smaller = larger
         prior variance).
-      noise_std: sigma of the VTR likelihood (traced; the spec uses sigma^2 = 1 or H^2 / 4).
+      noise_std: sigma of the VTR likelihood (traced; sigma^2 = 1 or H^2 / 4 in the experiments).
+      prior_jitter: relative jitter of the moment-matched prior covariance (traced).
+      features: 0 = value-targeted regression, 1 = full-model regression (module docstring).
+      projection: 0 = clip-and-renormalise the kernel, 1 = project theta onto the simplex, 2 = none.
+      model_noise_std: noise of the full-model regression rows (indicator targets; 0.5 = the
+        largest Bernoulli standard deviation).
       num_episodes: K.
       horizon: H.
-      prior_jitter: relative jitter of the moment-matched prior covariance.
 
     Returns:
       `PSRLResult`.
@@ -225,7 +287,13 @@ def run_psrl(
     def episode(post, k):
         k_theta, k_roll = jax.random.split(k)
         theta = posterior.blr_sample(k_theta, post)
-        kernel = project_kernel(mixture_kernel(mdp.basis, theta))
+        kernel = jnp.stack(
+            [
+                project_kernel(mixture_kernel(mdp.basis, theta)),
+                mixture_kernel(mdp.basis, project_simplex(theta)),
+                mixture_kernel(mdp.basis, theta),
+            ]
+        )[projection]
         q_HxSxA, v_Hp1xS = backward_induction(kernel, mdp.rewards, horizon)
         policy_HxS = q_HxSxA.argmax(-1)
         regret = v_star[0, 0] - policy_value(true_kernel, mdp.rewards, policy_HxS)[0, 0]
@@ -236,10 +304,17 @@ def run_psrl(
             a = policy_HxS[h, s]
             s_next = jnp.minimum(jnp.sum(jnp.cumsum(true_kernel[s, a]) <= u), num_states - 1)
             psi = vtr_features(mdp.basis, s, a, v_Hp1xS[h + 1])
-            return s_next, (psi, v_Hp1xS[h + 1, s_next])
+            model_SxD = mdp.basis[:, s, a, :].T  # row s'': phi(s''|s, a)
+            indicator_S = jax.nn.one_hot(s_next, num_states, dtype=psi.dtype)
+            return s_next, (psi, v_Hp1xS[h + 1, s_next], model_SxD, indicator_S)
 
-        _, (psi_HxD, y_H) = jax.lax.scan(act, jnp.int32(0), (jnp.arange(horizon), u_H))
-        post = posterior.blr_update(post, psi_HxD, y_H, noise_std)
+        _, (psi_HxD, y_H, model_HxSxD, ind_HxS) = jax.lax.scan(
+            act, jnp.int32(0), (jnp.arange(horizon), u_H)
+        )
+        rows = regression_rows(
+            psi_HxD, y_H, model_HxSxD, ind_HxS, noise_std, model_noise_std, features
+        )
+        post = posterior.blr_update(post, *rows[:2], 1.0, where=rows[2])
         return post, regret
 
     post, regret_K = jax.lax.scan(episode, post, jax.random.split(key, num_episodes))
@@ -247,28 +322,44 @@ def run_psrl(
     return PSRLResult(regret=regret_K, theta_error=jnp.linalg.norm(mean - mdp.theta))
 
 
-@functools.partial(jax.jit, static_argnames=("num_episodes", "horizon", "prior_jitter"))
+@functools.partial(jax.jit, static_argnames=("num_episodes", "horizon"))
 def run_psrl_grid(
     key: chex.PRNGKey,
     mdps: LinearMixtureMDP,
     prior_alpha_G: jax.Array,
     noise_std_G: jax.Array,
+    prior_jitter_G: jax.Array | None = None,
+    features_G: jax.Array | None = None,
+    projection_G: jax.Array | None = None,
+    model_noise_std_G: jax.Array | None = None,
     *,
     num_episodes: int = 3000,
     horizon: int = 5,
-    prior_jitter: float = 1e-2,
 ) -> PSRLResult:
-    """`run_psrl` over G (alpha, sigma) settings x S instances (`mdps` is `[G, S, ...]`, e.g.
-    `make_mdp_grid`); agent keys are shared across settings. Results are `[G, S, ...]`."""
+    """`run_psrl` over G settings x S instances (`mdps` is `[G, S, ...]`, e.g. `make_mdp_grid`);
+    agent keys are shared across settings. Every per-setting array is `[G]`; `None` uses the
+    `run_psrl` default (jitter 1e-2, VTR, clip-and-renormalise, model noise 0.5). Results are
+    `[G, S, ...]`."""
+    g = prior_alpha_G.shape[0]
     chex.assert_rank([prior_alpha_G, noise_std_G], 1)
     chex.assert_equal_shape([prior_alpha_G, noise_std_G])
-    chex.assert_shape(mdps.theta, (prior_alpha_G.shape[0], None, None))
-    keys_S = jax.random.split(key, mdps.theta.shape[1])
-    run = functools.partial(
-        run_psrl, num_episodes=num_episodes, horizon=horizon, prior_jitter=prior_jitter
+    chex.assert_shape(mdps.theta, (g, None, None))
+
+    def fill(x, value, dtype):
+        return jnp.full((g,), value, dtype) if x is None else jnp.asarray(x, dtype)
+
+    settings = (
+        prior_alpha_G,
+        noise_std_G,
+        fill(prior_jitter_G, 1e-2, jnp.float32),
+        fill(features_G, 0, jnp.int32),
+        fill(projection_G, 0, jnp.int32),
+        fill(model_noise_std_G, 0.5, jnp.float32),
     )
-    over_seeds = jax.vmap(run, in_axes=(0, 0, None, None))
-    return jax.vmap(over_seeds, in_axes=(None, 0, 0, 0))(keys_S, mdps, prior_alpha_G, noise_std_G)
+    keys_S = jax.random.split(key, mdps.theta.shape[1])
+    run = functools.partial(run_psrl, num_episodes=num_episodes, horizon=horizon)
+    over_seeds = jax.vmap(run, in_axes=(0, 0) + (None,) * 6)
+    return jax.vmap(over_seeds, in_axes=(None, 0) + (0,) * 6)(keys_S, mdps, *settings)
 
 
 def loglog_slope(cumulative_K, start: int = 250) -> float:

@@ -29,6 +29,7 @@ from empg_jax.models.sharding import (
     shard_module,
     shard_state,
     state_shardings,
+    to_host,
 )
 from empg_jax.models.transformer import (
     KVCache,
@@ -70,5 +71,6 @@ __all__ = [
     "state_shardings",
     "tiny_config",
     "to_hf",
+    "to_host",
     "update_router_bias",
 ]

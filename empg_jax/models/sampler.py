@@ -24,7 +24,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from empg_jax.models.sharding import constrain
-from empg_jax.ops import entropy_from_logits, token_log_probs
+from empg_jax.ops import temperature_scaled_logits
 
 Array = jax.Array
 
@@ -38,34 +38,139 @@ class SampleOutput(NamedTuple):
     stopped: Array  # [B] bool, the row emitted one of its stop tokens
 
 
+# Without top-k, the nucleus is first looked for among the NUCLEUS_CANDIDATES largest logits
+# (`lax.top_k`, a partial sort); only when it is not complete there, in some row, is the whole
+# vocabulary sorted. XLA:CPU sorts a [32, 4096] array in ~50 ms but takes its top 64 in ~2 ms.
+NUCLEUS_CANDIDATES = 64
+
+
+def _static_float(x: Any) -> float | None:
+    """`x` as a Python float when it is known at trace time, else None (a jax array/tracer)."""
+    if isinstance(x, jax.Array) or isinstance(x, jax.core.Tracer):
+        return None
+    return float(x)
+
+
+def _check_top_k(top_k: int, vocab: int) -> None:
+    if not isinstance(top_k, int) or not 0 <= top_k <= vocab:
+        raise ValueError(f"top_k={top_k!r} must be an int in [0, vocab_size={vocab}]")
+
+
+def _nucleus_from_sorted(logits_BxV, sorted_BxK, total_Bx1, top_p):
+    """Nucleus filter given the K largest logits in descending order (K <= V) and
+    `total = sum_v exp(z_v - z_max)` over the whole row. Keeps every logit >= the smallest
+    sorted logit whose preceding probability mass is < top_p, and at least the largest.
+    Returns the filtered logits and whether the nucleus may extend past the K candidates."""
+    probs = jnp.exp(sorted_BxK - sorted_BxK[:, :1]) / total_Bx1
+    mass_before = jnp.cumsum(probs, axis=-1) - probs
+    kept = mass_before < top_p  # NaN top_p keeps nothing here, hence the floor of one below
+    rank = jnp.arange(1, sorted_BxK.shape[-1] + 1, dtype=jnp.int32)
+    n_keep = jnp.maximum(jnp.max(jnp.where(kept, rank, 0), axis=-1, keepdims=True), 1)
+    cutoff = jnp.take_along_axis(sorted_BxK, n_keep - 1, axis=-1)
+    neg_inf = jnp.array(-jnp.inf, logits_BxV.dtype)
+    filtered = jnp.where(logits_BxV < cutoff, neg_inf, logits_BxV)
+    return filtered, kept[:, -1]
+
+
+def _nucleus(logits_BxV: Array, top_p: Array | float, candidates_BxK: Array | None) -> Array:
+    """Top-p filter. `candidates_BxK` are the top-k logits when a top-k filter already removed
+    the rest (then they hold the whole nucleus); None means no top-k filter."""
+    z = logits_BxV.astype(jnp.float32)
+    complete = candidates_BxK is not None or z.shape[-1] <= NUCLEUS_CANDIDATES
+    if candidates_BxK is None:
+        candidates_BxK = jax.lax.top_k(z, min(z.shape[-1], NUCLEUS_CANDIDATES))[0]
+    cand = candidates_BxK.astype(jnp.float32)
+    total = jnp.sum(jnp.exp(z - cand[:, :1]), axis=-1, keepdims=True)
+    filtered, may_continue = _nucleus_from_sorted(logits_BxV, cand, total, top_p)
+    if complete:
+        return filtered
+
+    def full_sort(_):
+        return _nucleus_from_sorted(logits_BxV, -jnp.sort(-z, axis=-1), total, top_p)[0]
+
+    return jax.lax.cond(jnp.any(may_continue), full_sort, lambda _: filtered, None)
+
+
 def filter_logits(logits_BxV: Array, top_k: int = 0, top_p: Array | float = 1.0) -> Array:
     """Top-k (static k; 0 = off) then nucleus top-p (Holtzman et al. 2019, arXiv:1904.09751)
-    filtering: removed entries become -inf. The most likely token always survives."""
+    filtering: removed entries become -inf. The most likely token always survives, so a top_p
+    <= 0 (or NaN) keeps only it (greedy). Top-p renormalises over the top-k survivors.
+
+    A `top_p` known at trace time (a Python number) decides statically: >= 1 adds no work at
+    all. A traced `top_p` runs the filter under a `lax.cond` that skips it when top_p >= 1.
+    Top-k is one `lax.top_k`; top-p takes the top `NUCLEUS_CANDIDATES` logits (or the top-k
+    ones) and sorts the whole vocabulary only when the nucleus is larger than that."""
     chex.assert_rank(logits_BxV, 2)
-    neg_inf = jnp.array(-jnp.inf, logits_BxV.dtype)
+    _check_top_k(top_k, logits_BxV.shape[-1])
+    candidates = None
     if top_k:
-        if not 0 < top_k <= logits_BxV.shape[-1]:
-            raise ValueError(f"top_k={top_k} must be in [0, vocab_size={logits_BxV.shape[-1]}]")
-        kth = jax.lax.top_k(logits_BxV, top_k)[0][:, -1:]
-        logits_BxV = jnp.where(logits_BxV < kth, neg_inf, logits_BxV)
-    sorted_desc = -jnp.sort(-logits_BxV, axis=-1)
-    probs = jax.nn.softmax(sorted_desc.astype(jnp.float32), axis=-1)
-    mass_before = jnp.cumsum(probs, axis=-1) - probs
-    # The smallest logit still inside the nucleus; a token is kept when its logit is >= it.
-    keep_sorted = mass_before < top_p
-    cutoff = jnp.min(jnp.where(keep_sorted, sorted_desc, jnp.inf), axis=-1, keepdims=True)
-    filtered = jnp.where(logits_BxV < cutoff.astype(logits_BxV.dtype), neg_inf, logits_BxV)
-    return jnp.where(jnp.asarray(top_p) >= 1.0, logits_BxV, filtered)
+        candidates = jax.lax.top_k(logits_BxV, top_k)[0]
+        kth = candidates[:, -1:]
+        logits_BxV = jnp.where(logits_BxV < kth, jnp.array(-jnp.inf, logits_BxV.dtype), logits_BxV)
+    p = _static_float(top_p)
+    if p is not None:
+        return logits_BxV if p >= 1.0 else _nucleus(logits_BxV, p, candidates)
+    top_p = jnp.asarray(top_p, jnp.float32)
+    return jax.lax.cond(
+        top_p >= 1.0,
+        lambda z: z,
+        lambda z: _nucleus(z, top_p, candidates),
+        logits_BxV,
+    )
 
 
-def _choose(key, logits_BxV, temperature, top_k, top_p):
-    """Sampled (or, at temperature 0, greedy) tokens plus the temperature-scaled logits."""
+def _first_argmax(z_BxV: Array, z_max_Bx1: Array) -> Array:
+    """`jnp.argmax` for rows without NaN, given their max: the first index holding it. A min
+    over int32 is much cheaper on XLA:CPU than argmax's (value, index) reduction."""
+    vocab = z_BxV.shape[-1]
+    iota = jnp.arange(vocab, dtype=jnp.int32)
+    first = jnp.min(jnp.where(z_BxV == z_max_Bx1, iota, vocab), axis=-1)
+    return jnp.minimum(first, vocab - 1)  # a NaN row still gives a valid token id
+
+
+def _gumbel_max(key: Array, logits_BxV: Array) -> Array:
+    """`jax.random.categorical(key, logits_BxV)`, the same draw (the same Gumbel noise and
+    its first maximiser), with `_first_argmax` for the (value, index) reduction."""
+    noisy = jax.random.gumbel(key, logits_BxV.shape, logits_BxV.dtype) + logits_BxV
+    return _first_argmax(noisy, jnp.max(noisy, axis=-1, keepdims=True))
+
+
+def _next_tokens(key, logits_BxV, temperature, top_k: int, top_p):
+    """Chooses one token per row and returns (tokens, log pi_T(token), entropy of pi_T).
+
+    pi_T = softmax(z / T) is the full tempered distribution (before any filter), the one a
+    training forward pass recomputes; a temperature that is not > 0 means greedy decoding with
+    pi at T = 1. One max and one fused exp-sum pass over V give both statistics.
+    """
+    z = logits_BxV.astype(jnp.float32)
+    z_max = jnp.max(z, axis=-1, keepdims=True)
     temperature = jnp.asarray(temperature, jnp.float32)
-    greedy = temperature <= 0.0
-    scaled = logits_BxV.astype(jnp.float32) / jnp.where(greedy, 1.0, temperature)
-    sampled = jax.random.categorical(key, filter_logits(scaled, top_k, top_p), axis=-1)
-    tokens = jnp.where(greedy, jnp.argmax(scaled, axis=-1), sampled).astype(jnp.int32)
-    return tokens, scaled
+    static_p = _static_float(top_p)
+    # Static greedy: top_k = 1 keeps one token, a top_p <= 0 or NaN keeps one token.
+    static_greedy = top_k == 1 or (static_p is not None and not static_p > 0.0)
+    if static_greedy:
+        tokens = _first_argmax(z, z_max)
+    else:
+
+        def draw(_):
+            scaled = temperature_scaled_logits(z, temperature)
+            return _gumbel_max(key, filter_logits(scaled, top_k, top_p))
+
+        tokens = jax.lax.cond(
+            temperature > 0.0, draw, lambda _: _first_argmax(z, z_max), None
+        ).astype(jnp.int32)
+    # Shift, then divide: (z - max z) / T has its largest entry exactly 0, and a tiny T sends the
+    # others towards -inf (probability 0). Dividing first loses every digit of the shift once
+    # |z / T| >> 2^24 (XLA fuses z / T - max into one rounding), which gave NaN as T -> 0.
+    shifted = temperature_scaled_logits(z - z_max, temperature)
+    e = jnp.exp(shifted)
+    total = jnp.sum(e, axis=-1)
+    # exp underflows to 0 below -104, so the clamp changes no term and keeps 0 * -inf out.
+    weighted = jnp.sum(e * jnp.maximum(shifted, -200.0), axis=-1)
+    log_total = jnp.log(total)
+    entropy = jnp.maximum(log_total - weighted / total, 0.0)
+    chosen = jnp.take_along_axis(shifted, tokens[:, None], axis=-1)[:, 0]
+    return tokens, chosen - log_total, entropy
 
 
 def sample(
@@ -93,14 +198,19 @@ def sample(
       key: PRNG key; the same key, prompts and state give the same tokens.
       stop_tokens_BxZ: per-row stop-token sets padded with -1 (e.g. end-of-action and
         end-of-turn); a [Z] array is shared by all rows. A row stops after emitting one.
-      temperature: sampling temperature (traced, so a dynamic-temperature schedule does not
-        recompile); <= 0 means greedy decoding, with log-probs and entropies then at T = 1.
-      top_k (static), top_p (traced): filters applied before sampling only.
+      temperature: scalar sampling temperature (traced, so a dynamic-temperature schedule does
+        not recompile); not > 0 (0, negative, NaN) means greedy decoding, with log-probs and
+        entropies then at T = 1 (`ops.temperature_scaled_logits`).
+      top_k: static top-k filter (0 = off; 1 = greedy decoding).
+      top_p: nucleus filter. A Python number is static: >= 1 compiles no filter at all, <= 0 or
+        NaN compiles greedy decoding. A jax array is traced: one program for all values, the
+        filter skipped at run time by a `lax.cond` when top_p >= 1, and greedy when <= 0.
+      Filters shape the sampling only, never the reported log-probs and entropies.
 
     Returns a `SampleOutput`. Log-probs and entropies are those of the full temperature-scaled
-    distribution softmax(z / T), before top-k/top-p, i.e. exactly what a training forward pass
-    recomputes with `ops.token_log_probs(logits / T, tokens)` (PPO's old log-probs) and
-    `ops.entropy_from_logits(logits / T)` (EMPG's step entropy).
+    distribution softmax(z / T), before top-k/top-p, i.e. what a training forward pass
+    recomputes with `ops.token_log_probs(ops.temperature_scaled_logits(logits, T), tokens)`
+    (PPO's old log-probs) and `ops.entropy_from_logits(...)` of the same (EMPG's step entropy).
     """
     chex.assert_rank([prompt_tokens_BxP, prompt_mask_BxP], 2)
     chex.assert_equal_shape([prompt_tokens_BxP, prompt_mask_BxP])
@@ -112,6 +222,8 @@ def sample(
     if stop.ndim == 1:
         stop = jnp.broadcast_to(stop[None], (b, stop.shape[0]))
     chex.assert_shape(stop, (b, None))
+    temperature = jnp.asarray(temperature, jnp.float32)
+    chex.assert_rank(temperature, 0)
     states = state if isinstance(state, tuple) else (state,)
     model = nnx.merge(graphdef, *states)
 
@@ -124,14 +236,17 @@ def sample(
     hidden, cache = model.forward_cached(prompt_tokens_BxP, positions, cache, 0, kv_valid)
     last_hidden = jnp.take_along_axis(hidden, last_idx[:, None, None], axis=1)
     logits = model.logits_from_hidden(last_hidden)[:, 0]
+    _check_top_k(top_k, logits.shape[-1])
 
     def body(carry):
         i, cache, kv_valid, logits, done, out = carry
-        tokens, scaled = _choose(jax.random.fold_in(key, i), logits, temperature, top_k, top_p)
+        tokens, lp, ent = _next_tokens(
+            jax.random.fold_in(key, i), logits, temperature, top_k, top_p
+        )
         tokens = jnp.where(done, pad_id, tokens)
         live = ~done
-        lp = jnp.where(live, token_log_probs(scaled, tokens), 0.0)
-        ent = jnp.where(live, entropy_from_logits(scaled), 0.0)
+        lp = jnp.where(live, lp, 0.0)
+        ent = jnp.where(live, ent, 0.0)
         is_stop = jnp.any(tokens[:, None] == stop, axis=1) & live
         out = (
             out[0].at[:, i].set(tokens),
@@ -171,11 +286,16 @@ def make_sampler(
     *,
     max_new_tokens: int,
     top_k: int = 0,
+    top_p: float = 1.0,
     pad_id: int = 0,
     cache_dtype: Any = None,
 ):
     """`jax.jit`-compiled `sample` with the static parts bound: call it as
-    `fn(state, prompt_tokens, prompt_mask, key, stop_tokens, temperature=1.0, top_p=1.0)`."""
+    `fn(state, prompt_tokens, prompt_mask, key, stop_tokens, temperature=1.0, top_p=None)`.
+
+    `top_p` given here is static (the default 1.0 compiles no filter); a `top_p` passed at call
+    time overrides it as a traced value (one compiled program for all values, see `sample`).
+    """
     bound = functools.partial(
         sample,
         graphdef,
@@ -184,9 +304,22 @@ def make_sampler(
         pad_id=pad_id,
         cache_dtype=cache_dtype,
     )
+    static_top_p = float(top_p)
 
     @jax.jit
-    def run(state, prompt_tokens, prompt_mask, key, stop_tokens, temperature=1.0, top_p=1.0):
+    def run_static(state, prompt_tokens, prompt_mask, key, stop_tokens, temperature):
+        return bound(
+            state,
+            prompt_tokens,
+            prompt_mask,
+            key,
+            stop_tokens,
+            temperature=temperature,
+            top_p=static_top_p,
+        )
+
+    @jax.jit
+    def run_traced(state, prompt_tokens, prompt_mask, key, stop_tokens, temperature, top_p):
         return bound(
             state,
             prompt_tokens,
@@ -196,5 +329,11 @@ def make_sampler(
             temperature=temperature,
             top_p=top_p,
         )
+
+    def run(state, prompt_tokens, prompt_mask, key, stop_tokens, temperature=1.0, top_p=None):
+        args = (state, prompt_tokens, prompt_mask, key, stop_tokens, temperature)
+        if top_p is None:
+            return run_static(*args)
+        return run_traced(*args, jnp.asarray(top_p, jnp.float32))
 
     return run

@@ -1,5 +1,5 @@
 """Logical-axis sharding: one rules table, mesh construction, and helpers that place a model,
-an optimiser or any nnx state on a mesh (style.md §7, MaxText/Levanter style).
+an optimiser or any nnx state on a mesh (MaxText/Levanter style).
 
 Every parameter carries `logical_axes` metadata (e.g. `("embed", "mlp")`) and the main
 activations are constrained with `constrain(x, ("batch", "length", "embed"))`. `AXIS_RULES` maps
@@ -10,7 +10,7 @@ parameters (`embed` -> `fsdp`, ZeRO-3 style) and activations (`batch` takes `dat
 first, leaving `embed` replicated).
 
 Meshes use `AxisType.Auto` (GSPMD propagation): jax 0.10's default Explicit axes would require
-`out_sharding` on every sharded contraction (stack.md §5).
+`out_sharding` on every sharded contraction.
 """
 
 from __future__ import annotations
@@ -168,3 +168,15 @@ def constrain(x: jax.Array, logical_axes: LogicalAxes, rules: Any = AXIS_RULES) 
         return x
     spec = logical_to_spec(logical_axes, dict(mesh.shape), x.shape, rules)
     return jax.lax.with_sharding_constraint(x, spec)
+
+
+def to_host(x):
+    """A host NumPy copy of an array, also of a global array spread over several processes
+    (an all-gather); on one process it is `np.asarray`."""
+    import numpy as np
+
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+        from jax.experimental import multihost_utils
+
+        return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+    return np.asarray(x)

@@ -24,7 +24,8 @@ Array = jax.Array
 
 
 class KVCache(NamedTuple):
-    """Per-layer keys and values, each [B, S, K, Dh]; S is the static cache length."""
+    """Per-layer keys [B, K, S, Dh] and values [B, K, Dh, S]; S is the static cache length (the
+    layouts the decode step's attention reads without a transpose)."""
 
     k: tuple[Array, ...]
     v: tuple[Array, ...]
@@ -178,10 +179,11 @@ class Transformer(nnx.Module):
     def init_cache(self, batch: int, length: int, dtype=None) -> KVCache:
         """A zeroed KV cache with room for `length` tokens."""
         cfg = self.cfg
-        shape = (batch, length, cfg.num_kv_heads, cfg.resolved_head_dim)
+        k_shape = (batch, cfg.num_kv_heads, length, cfg.resolved_head_dim)
+        v_shape = (batch, cfg.num_kv_heads, cfg.resolved_head_dim, length)
         dtype = cfg.compute_dtype if dtype is None else dtype
-        zeros = tuple(jnp.zeros(shape, dtype) for _ in range(cfg.num_layers))
-        return KVCache(zeros, tuple(jnp.zeros(shape, dtype) for _ in range(cfg.num_layers)))
+        k = tuple(jnp.zeros(k_shape, dtype) for _ in range(cfg.num_layers))
+        return KVCache(k, tuple(jnp.zeros(v_shape, dtype) for _ in range(cfg.num_layers)))
 
     def forward_cached(
         self,

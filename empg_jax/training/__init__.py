@@ -17,7 +17,7 @@ from empg_jax.training.metrics import MetricsWriter, read_jsonl
 from empg_jax.training.options import EMPGOptions, RLOptions, SFTOptions
 from empg_jax.training.rl import jit_rl_update, rl_advantages, rl_update
 from empg_jax.training.rundir import RunDirError, WorkdirLock
-from empg_jax.training.sft import SFTBatch, demonstration_rows, jit_sft_step, sft_step
+from empg_jax.training.sft import SFTBatch, jit_sft_step, sft_step
 from empg_jax.training.state import TrainState, create_state, make_optimizer
 
 __all__ = [
@@ -36,7 +36,6 @@ __all__ = [
     "WorkdirLock",
     "answer_log_probs",
     "create_state",
-    "demonstration_rows",
     "evaluate",
     "jit_rl_update",
     "jit_sft_step",

@@ -64,6 +64,8 @@ NON_NEGATIVE_INTS = (
     "rl.max_resample",
     "agent.history",
     "agent.top_k",
+    "agent.model_prompt_len",
+    "rl.telemetry_rows",
     "checkpoint.sft_every",
     "model.num_experts",
     "model.first_dense_layers",
@@ -204,6 +206,10 @@ def validate(config: ml_collections.ConfigDict, *, check_env_name: bool = True):
         errors.append("model.preset='hf' needs model.hf_checkpoint (a local folder)")
     if m.hf_checkpoint and not Path(m.hf_checkpoint).is_dir():
         errors.append(f"model.hf_checkpoint={m.hf_checkpoint!r} is not a folder")
+    if m.tokenizer not in ("", "qwen2.5") and not Path(m.tokenizer).is_dir():
+        errors.append(
+            f"model.tokenizer={m.tokenizer!r} must be '', 'qwen2.5' or a folder with tokenizer.json"
+        )
     shape = tuple(c.mesh.shape) if isinstance(c.mesh.shape, tuple | list) else ()
     if len(shape) != 3 or not all(_is_int(x) and (x >= 1 or x == -1) for x in shape):
         errors.append(
@@ -239,6 +245,7 @@ def _add_choice_errors(given: dict[str, Any], errors: list[str], check_env_name:
     choice("model.dtype", DTYPES)
     choice("sft.schedule", SCHEDULES)
     choice("nonfinite", ("stop", "skip"))
+    choice("sft.data", ("tfds", "memory"))
 
 
 def from_json(path: str | Path) -> ml_collections.ConfigDict:

@@ -48,6 +48,10 @@ def get_config(env: str = "household") -> ml_collections.ConfigDict:
     c.model.num_kv_heads = 2
     c.model.intermediate_size = 256
     c.model.hf_checkpoint = ""  # folder with config.json + *.safetensors (preset "hf")
+    # The policy's tokenizer: "" = the environments' word ids, or the checkpoint's own
+    # (tokenizer.json) when model.hf_checkpoint is set; "qwen2.5" = the offline Qwen2.5
+    # vocabulary (e.g. a random tiny model with the real vocabulary); or a folder.
+    c.model.tokenizer = ""
     # GLM-4.5-style MoE for the tiny/small presets (num_experts 0: dense). The router bias takes
     # a loss-free balance step of moe_bias_rate after every optimiser step (GLM-4.5: 0.001).
     c.model.num_experts = 0
@@ -65,7 +69,10 @@ def get_config(env: str = "household") -> ml_collections.ConfigDict:
     c.agent.history_obs_tokens = 16
     c.agent.admissible_rows = 32
     c.agent.admissible_tokens = 128
-    c.agent.answer_len = CPU_LENGTHS.get(env, (352, 12))[1]
+    c.agent.answer_len = CPU_LENGTHS.get(env, (352, 12))[1]  # in the policy's tokens
+    # The policy's prompt length in its own tokens with a Hugging Face tokenizer (0: 1.5 x
+    # prompt_len plus the chat template); agent.prompt_len counts the environment's words.
+    c.agent.model_prompt_len = 0
     c.agent.top_k = 0
 
     c.sft = ml_collections.ConfigDict()
@@ -80,6 +87,9 @@ def get_config(env: str = "household") -> ml_collections.ConfigDict:
     c.sft.prompt_weight = 0.0  # > 0 adds the prompt tokens' NLL ("train on inputs")
     c.sft.noise = 0.3  # share of random admissible actions in the demonstrations
     c.sft.success_only = False  # train only on demonstration episodes that won
+    # Demonstration rows: "tfds" writes them once to <workdir>/data (array_record) and reads them
+    # through grain; "memory" keeps them in memory (the fast path for tiny runs). Same batches.
+    c.sft.data = "tfds"
 
     c.rl = ml_collections.ConfigDict()
     c.rl.algorithm = "grpo"  # grpo | dapo | dpo
@@ -111,6 +121,9 @@ def get_config(env: str = "household") -> ml_collections.ConfigDict:
     c.rl.dpo_beta = 0.1
     c.rl.dpo_label_smoothing = 0.0
     c.rl.dpo_smoothing = "conservative"  # conservative (cDPO) | robust (rDPO)
+    # Logit-dynamics telemetry (`training.telemetry`): the measured logit step of this many
+    # trained rows against |A| sqrt(1 - 2P_c + C), by step-entropy quintile; 0 disables it.
+    c.rl.telemetry_rows = 64
     c.rl.empg = ml_collections.ConfigDict()
     c.rl.empg.enabled = False
     c.rl.empg.k = 1.0

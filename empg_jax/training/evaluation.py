@@ -6,6 +6,7 @@ import jax
 import numpy as np
 
 from empg_jax.agents import Rollout
+from empg_jax.training.distributed import to_host
 from empg_jax.training.experiment import Experiment
 
 
@@ -20,12 +21,12 @@ def evaluate(exp: Experiment, params, split: str, key, num_tasks: int | None = N
         ids = np.arange(start, start + n) % total
         ro = exp.play(params, jax.random.fold_in(key, start), split, ids, c.eval.temperature)
         take = min(n, total - start)
-        won.append(np.asarray(ro.won_N)[:take])
-        ttype.append(np.asarray(ro.task_type_N)[:take])
-        reward.append(np.asarray(ro.reward_N)[:take])
-        length.append(np.asarray(ro.length_N)[:take])
-        v = np.asarray(ro.valid_NxT)[:take]
-        bad.append((np.asarray(ro.invalid_format_NxT)[:take] & v).sum() / max(v.sum(), 1))
+        won.append(to_host(ro.won_N)[:take])
+        ttype.append(to_host(ro.task_type_N)[:take])
+        reward.append(to_host(ro.reward_N)[:take])
+        length.append(to_host(ro.length_N)[:take])
+        v = to_host(ro.valid_NxT)[:take]
+        bad.append((to_host(ro.invalid_format_NxT)[:take] & v).sum() / max(v.sum(), 1))
     won, ttype = np.concatenate(won), np.concatenate(ttype)
     out = {
         "success": float(won.mean()),
@@ -33,6 +34,8 @@ def evaluate(exp: Experiment, params, split: str, key, num_tasks: int | None = N
         "length": float(np.concatenate(length).mean()),
         "invalid_format": float(np.mean(bad)),
         "episodes": float(total),
+        # Per task (0..total-1): what a paired comparison of two policies on these tasks needs.
+        "won_per_task": [bool(w) for w in won],
     }
     for i, name in enumerate(exp.env.task_types):
         sel = ttype == i
@@ -62,7 +65,7 @@ def rollout_batch(exp: Experiment, params, key, iteration: int, temperature: flo
         first = ro if first is None else first
         if not c.rl.dynamic_sampling:
             return ro, 1, b
-        r = np.asarray(ro.reward_N).reshape(b, g)
+        r = to_host(ro.reward_N).reshape(b, g)
         for grp in np.flatnonzero(r.max(1) > r.min(1)):
             if len(kept) < b:
                 kept.append((ro, int(grp)))

@@ -8,6 +8,7 @@ built on first use and reused for the whole run.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -19,15 +20,17 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from empg_jax import envs
 from empg_jax.agents import (
+    ChatCodec,
     PromptBuilder,
     PromptSizes,
     Rollout,
+    WordCodec,
     agent_tokenizer,
-    demonstrations,
     host_rollout,
     make_rollout,
     reset_episodes,
 )
+from empg_jax.data.demos import demonstration_rows, jitted_demonstrations
 from empg_jax.models import (
     Transformer,
     logical_to_spec,
@@ -36,13 +39,15 @@ from empg_jax.models import (
     shard_state,
     small_config,
     tiny_config,
+    to_host,
 )
+from empg_jax.text.chat import ChatTokenizer
 from empg_jax.training import config as config_lib
 from empg_jax.training.distributed import maybe_initialize_distributed
 from empg_jax.training.dpo import jit_dpo_update
 from empg_jax.training.options import DPOOptions, RLOptions, SFTOptions
 from empg_jax.training.rl import jit_rl_update
-from empg_jax.training.sft import SFTBatch, demonstration_rows, jit_sft_step
+from empg_jax.training.sft import SFTBatch, jit_sft_step
 from empg_jax.training.state import TrainState, create_state, make_optimizer
 
 
@@ -195,26 +200,60 @@ class Experiment:
         args = (self.tokenizer, e.task_len, e.obs_len, e.action_len)
         unbounded = dataclasses.replace(sizes, prompt_len=1 << 30)
         longest = PromptBuilder(*args, unbounded, c.agent.mode).max_tokens()
-        config_lib.validate_shapes(c, e, longest, self.tokenizer.vocab_size)
+        self.codec = self._make_codec(c)
+        config_lib.validate_shapes(c, e, longest, self.codec.vocab_size)
         self.builder = PromptBuilder(*args, sizes, c.agent.mode)
         self.thinking = c.agent.mode == "thinking"
         self.horizon = c.env.horizon
         self.group_size = c.rl.group_size
         self.num_episodes = c.rl.tasks_per_iter * c.rl.group_size
 
+    def _make_codec(self, c: ml_collections.ConfigDict):
+        """What the policy reads and writes: the word ids, or a Hugging Face tokenizer (the
+        checkpoint's own whenever `model.hf_checkpoint` is set, or `model.tokenizer`)."""
+        source = c.model.tokenizer or c.model.hf_checkpoint
+        if not source:
+            return WordCodec(self.tokenizer, c.agent.prompt_len, c.agent.answer_len)
+        try:
+            if source == "qwen2.5":
+                chat = ChatTokenizer.qwen()
+            elif (Path(source) / "tokenizer.json").is_file():
+                chat = ChatTokenizer.from_pretrained(source)
+            else:
+                field = "model.tokenizer" if c.model.tokenizer else "model.hf_checkpoint"
+                raise config_lib.ConfigError(
+                    f"{field}={source!r} has no tokenizer.json; set model.tokenizer to a folder "
+                    "with one, or to 'qwen2.5' (the offline Qwen2.5 vocabulary)"
+                )
+            return ChatCodec(
+                self.tokenizer,
+                chat,
+                c.agent.prompt_len,
+                c.agent.model_prompt_len,
+                c.agent.answer_len,
+            )
+        except config_lib.ConfigError:
+            raise
+        except (ValueError, OSError, ImportError) as e:  # the tokenizer cannot be used
+            raise config_lib.ConfigError(f"tokenizer {source!r}: {e}") from None
+
     # ----- policy, mesh, optimisers ---------------------------------------------------------
     def _init_policy(self, c: ml_collections.ConfigDict) -> None:
+        vocab = self.codec.vocab_size
         if c.model.preset == "hf":
             from empg_jax.models import from_hf
 
-            model, _ = from_hf(c.model.hf_checkpoint, dtype=jnp.dtype(c.model.dtype))
-            if model.cfg.vocab_size < self.tokenizer.vocab_size:
+            try:
+                model, _ = from_hf(c.model.hf_checkpoint, dtype=c.model.dtype)
+            except ValueError as e:  # a damaged or unsupported checkpoint: one line
+                raise config_lib.ConfigError(f"model.hf_checkpoint: {e}") from None
+            if model.cfg.vocab_size < vocab:
                 raise config_lib.ConfigError(
-                    f"model vocabulary {model.cfg.vocab_size} < tokenizer "
-                    f"{self.tokenizer.vocab_size}"
+                    f"the checkpoint's embedding has {model.cfg.vocab_size} rows but its "
+                    f"tokenizer has {vocab} ids (model.hf_checkpoint={c.model.hf_checkpoint!r})"
                 )
         else:
-            model = Transformer(model_config(c, self.tokenizer.vocab_size), rngs=nnx.Rngs(c.seed))
+            model = Transformer(model_config(c, vocab), rngs=nnx.Rngs(c.seed))
         # The whole state: MoE router biases are Variables but not Params.
         self.graphdef, params = nnx.split(model)
         self.mesh = make_mesh(resolve_mesh_shape(c.mesh.shape, jax.device_count()))
@@ -234,10 +273,14 @@ class Experiment:
                 thinking=self.thinking,
                 top_k=c.agent.top_k,
                 group_size=self.group_size,
+                codec=self.codec,
             )
         else:
             self.sampler = make_sampler(
-                self.graphdef, max_new_tokens=c.agent.answer_len, top_k=c.agent.top_k
+                self.graphdef,
+                max_new_tokens=self.codec.answer_len,
+                top_k=c.agent.top_k,
+                pad_id=self.codec.pad_id,
             )
         cosine = c.sft.schedule == "cosine"
         self.sft_opt = make_optimizer(
@@ -255,16 +298,29 @@ class Experiment:
     def _params(self, split: str):
         return self.env.default_params(split).replace(horizon=self.horizon)
 
+    def episode_sharding(self, n: int) -> NamedSharding:
+        """N episodes (or rows) on the `data` axis: each device, and each process, gets its
+        share of the rollout."""
+        return NamedSharding(self.mesh, logical_to_spec(("batch",), dict(self.mesh.shape), (n,)))
+
     def reset(self, split: str, task_ids: np.ndarray):
+        """N episodes reset to `task_ids`, sharded by episode (`episode_sharding`)."""
+        n = len(task_ids)
         if hasattr(self.env, "reset_in_split"):  # one compiled reset serves every split
-            if None not in self._reset:
-                self._reset[None] = jax.jit(jax.vmap(self.env.reset_in_split, in_axes=(0, None)))
+            if (None, n) not in self._reset:
+                self._reset[None, n] = jax.jit(
+                    jax.vmap(self.env.reset_in_split, in_axes=(0, None)),
+                    out_shardings=self.episode_sharding(n),
+                )
             split_index = jnp.int32(self.env.splits.index(split))
-            return self._reset[None](jnp.asarray(task_ids, jnp.int32), split_index)
-        if split not in self._reset:
+            return self._reset[None, n](jnp.asarray(task_ids, jnp.int32), split_index)
+        if (split, n) not in self._reset:
             p = self._params(split)
-            self._reset[split] = jax.jit(lambda t, p=p: reset_episodes(self.env, p, t))
-        return self._reset[split](jnp.asarray(task_ids, jnp.int32))
+            self._reset[split, n] = jax.jit(
+                lambda t, p=p: reset_episodes(self.env, p, t),
+                out_shardings=self.episode_sharding(n),
+            )
+        return self._reset[split, n](jnp.asarray(task_ids, jnp.int32))
 
     def num_tasks(self, split: str) -> int:
         if self.host_envs is not None:
@@ -308,6 +364,7 @@ class Experiment:
         return self._sft_step(state, batch)
 
     def rl_step(self, state: TrainState, batch: Rollout):
+        sharding = self.batch_sharding(batch)
         if self._rl_step is None:
             jit_update = jit_rl_update if self.dpo_options is None else jit_dpo_update
             opts = self.rl_options if self.dpo_options is None else self.dpo_options
@@ -316,59 +373,88 @@ class Experiment:
                 self.rl_opt,
                 opts,
                 jax.tree.map(lambda x: x.sharding, state),
-                self.batch_sharding(batch),
+                sharding,
             )
-        return self._rl_step(state, batch)
+        # Episodes on the data axis (a rollout, or groups DAPO gathered from several, may come
+        # back laid out otherwise; across processes jit does not move them by itself).
+        return self._rl_step(state, jax.device_put(batch, sharding))
 
     # ----- data ----------------------------------------------------------------------------
-    def demonstration_rows(self, key) -> SFTBatch:
-        """Valid rows of noisy oracle demonstrations on the train split (host arrays)."""
+    def demonstration_rows(self, key) -> dict[str, np.ndarray]:
+        """Rows of noisy oracle demonstrations on random tasks of the train split (host
+        arrays, `data.demos.DEMO_FIELDS`): the SFT data."""
         c = self.config
         n = c.sft.demo_episodes
-        task_ids = jax.random.randint(key, (n,), 0, self.num_tasks(c.env.train_split))
+        task_ids = np.asarray(jax.random.randint(key, (n,), 0, self.num_tasks(c.env.train_split)))
         state, obs = self.reset(c.env.train_split, task_ids)
-        demo = jax.jit(
-            lambda k, s, o, t: demonstrations(
-                self.env,
-                self.builder,
-                k,
-                s,
-                o,
-                self.step_params,
-                t,
-                horizon=self.horizon,
-                answer_len=c.agent.answer_len,
-                thinking=self.thinking,
-                noise=c.sft.noise,
-            )
+        play = jitted_demonstrations(
+            self.env, self.builder, self.horizon, c.agent.answer_len, self.thinking, self.codec
         )
-        ro = demo(jax.random.fold_in(key, 1), state, obs, task_ids)
+        ro = play(
+            jax.random.fold_in(key, 1),
+            state,
+            obs,
+            self.step_params,
+            jnp.asarray(task_ids),
+            float(c.sft.noise),
+        )
+        rows = demonstration_rows(self._fits(ro))
         if c.sft.success_only:  # OWL: SFT on the expert's successful episodes only
-            ro = ro.replace(valid_NxT=ro.valid_NxT & ro.won_N[:, None])
-        return demonstration_rows(ro)
+            rows = {k: v[rows["won"]] for k, v in rows.items()}
+        return rows
+
+    def _fits(self, ro: Rollout) -> Rollout:
+        """`ro`, after checking that no prompt or demonstration answer was cut to fit."""
+        cut = to_host(ro.overflow_NxT)
+        if cut.any():
+            raise config_lib.ConfigError(
+                f"{int(cut.sum())} prompts or demonstration answers did not fit the policy's "
+                f"lengths ({self.codec.prompt_len} prompt / {self.codec.answer_len} answer "
+                "tokens); raise agent.model_prompt_len or agent.answer_len"
+            )
+        return ro
+
+    def sft_batch(self, local: dict[str, np.ndarray], batch_size: int) -> SFTBatch:
+        """The global SFT batch from this process's rows (`data.sft.SFTBatches`): each process
+        holds the rows of its own devices."""
+        sharding = self.episode_sharding(batch_size)
+
+        def global_array(x):
+            shape = (batch_size,) + x.shape[1:]
+            return jax.make_array_from_process_local_data(sharding, x, shape)
+
+        return SFTBatch(
+            global_array(local["prompt"]),
+            global_array(local["prompt_mask"]),
+            global_array(local["answer"]),
+            global_array(local["answer_mask"]),
+        )
 
     def play(self, params, key, split: str, task_ids: np.ndarray, temperature: float) -> Rollout:
         """Episodes of the tasks `task_ids` of `split` (groups of `rl.group_size` adjacent)."""
         c = self.config
         if self.host_envs is not None:
-            return host_rollout(
-                self.host_envs[split],
-                self.builder,
-                self.sampler,
-                params,
-                key,
-                np.asarray(task_ids),
-                horizon=self.horizon,
-                answer_len=c.agent.answer_len,
-                thinking=self.thinking,
-                temperature=float(temperature),
-                group_size=self.group_size,
+            return self._fits(
+                host_rollout(
+                    self.host_envs[split],
+                    self.builder,
+                    self.sampler,
+                    params,
+                    key,
+                    np.asarray(task_ids),
+                    horizon=self.horizon,
+                    answer_len=c.agent.answer_len,
+                    thinking=self.thinking,
+                    temperature=float(temperature),
+                    group_size=self.group_size,
+                    codec=self.codec,
+                )
             )
         # Evaluation keys are host arrays, training keys derive from the sharded state: one
-        # placement for both, so the rollout compiles once.
+        # placement for both, so the rollout compiles once. The episodes are sharded by reset.
         key = jax.device_put(key, NamedSharding(self.mesh, PartitionSpec()))
         state, obs = self.reset(split, task_ids)
-        return self.rollout_fn(
+        ro = self.rollout_fn(
             params,
             key,
             state,
@@ -377,3 +463,4 @@ class Experiment:
             jnp.asarray(task_ids, jnp.int32),
             jnp.float32(temperature),
         )
+        return self._fits(ro)

@@ -17,6 +17,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from empg_jax.training.distributed import to_host
+
 NONFINITE_MODES = ("stop", "skip")
 
 
@@ -32,10 +34,10 @@ def keep_finite_update(ok: jax.Array, new, old):
 def check_rollout(reward_N, token_entropy_NxTxL, answer_mask_NxTxL) -> list[str]:
     """Names of the rollout quantities with a non-finite value (episode reward, step entropy)."""
     bad = []
-    reward = np.asarray(reward_N)
+    reward = to_host(reward_N)
     if not np.isfinite(reward).all():
         bad.append(f"reward ({int((~np.isfinite(reward)).sum())} of {reward.size} episodes)")
-    ent = np.asarray(token_entropy_NxTxL)[np.asarray(answer_mask_NxTxL, bool)]
+    ent = to_host(token_entropy_NxTxL)[to_host(answer_mask_NxTxL).astype(bool)]
     if not np.isfinite(ent).all():
         bad.append(f"token entropy ({int((~np.isfinite(ent)).sum())} generated tokens)")
     return bad

@@ -7,6 +7,7 @@ Agents", https://arxiv.org/abs/2509.09265.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -14,15 +15,22 @@ from typing import Any
 
 import jax
 import ml_collections
-import numpy as np
 
+from empg_jax.data.sft import SFTBatches, memory_source, read_rows, write_rows
 from empg_jax.training.checkpoint import Checkpointer, CheckpointError
+from empg_jax.training.distributed import (
+    barrier,
+    is_primary,
+    primary_ok,
+    process_prefix,
+    to_host,
+)
 from empg_jax.training.evaluation import evaluate, rollout_batch
 from empg_jax.training.experiment import Experiment
 from empg_jax.training.guards import NonFiniteError, check_metrics, check_rollout
 from empg_jax.training.metrics import MetricsWriter
 from empg_jax.training.resume import initial_meta, restore_latest
-from empg_jax.training.rundir import WorkdirLock, check_config
+from empg_jax.training.rundir import RunDirError, WorkdirLock, check_config
 from empg_jax.training.schedules import plateau_update
 from empg_jax.training.state import TrainState
 
@@ -36,6 +44,7 @@ PROGRESS_KEYS = (
     "kl",
     "clip_fraction",
 )
+SFT_KEYS = ("sft_loss", "grad_norm")
 
 
 def train(
@@ -59,34 +68,69 @@ def train(
     exp = Experiment(config, host_envs)
     workdir = Path(workdir)
     out = stream if stream is not None else sys.stdout
-    log = lambda message: print(message, file=out, flush=True)  # noqa: E731
-    with WorkdirLock(workdir, log):
-        ckpt = Checkpointer(
-            workdir / "checkpoints", config.checkpoint.keep, config.checkpoint.async_save
-        )
+    log = lambda message: print(process_prefix() + message, file=out, flush=True)  # noqa: E731
+    lock = WorkdirLock(workdir, log)
+    # Process 0 owns the workdir; the others follow its verdict (a refusal stops them all).
+    refusal = None
+    if is_primary():
         try:
+            lock.acquire()
             check_config(
                 workdir,
                 config,
                 allow_changes=allow_config_changes,
-                rl_started=_rl_started(ckpt),
+                rl_started=_rl_started(workdir / "checkpoints"),
                 log=log,
             )
-            writer = MetricsWriter(workdir, config.log.tensorboard, out)
-            try:  # an interrupted run still finishes its pending (async) checkpoint
-                return _train(exp, ckpt, writer)
-            finally:
-                writer.close()
+        except RunDirError as e:
+            lock.release()
+            refusal = e
+    if not primary_ok(refusal is None):
+        raise refusal or RunDirError(f"process 0 refused the workdir {workdir}")
+    try:
+        ckpt = Checkpointer(
+            workdir / "checkpoints", config.checkpoint.keep, config.checkpoint.async_save
+        )
+        writer = MetricsWriter(workdir, config.log.tensorboard, out)
+        try:  # an interrupted run still finishes its pending (async) checkpoint
+            return _train(exp, ckpt, writer)
         finally:
+            writer.close()
             ckpt.close()
+    finally:
+        lock.release()
 
 
-def _rl_started(ckpt: Checkpointer) -> bool:
-    """Whether the newest readable checkpoint is past the first RL iteration."""
-    for step in reversed(ckpt.steps()):
+def _sft_batches(exp: Experiment, key, k_demo, workdir: Path) -> SFTBatches:
+    """The run's SFT batches through the data stack (`data.sft`): the demonstration rows are
+    generated once and, with `sft.data="tfds"`, written to `<workdir>/data` by process 0 and
+    read back from there (also on resume)."""
+    c = exp.config
+    dataset = workdir / "data" / "sft_rows" / "1.0.0"
+    if c.sft.data == "tfds" and (dataset / "dataset_info.json").exists():
+        source = read_rows(dataset)
+    else:
+        rows = exp.demonstration_rows(k_demo)  # a jitted rollout: every process runs it
+        if c.sft.data == "tfds":
+            if is_primary():
+                write_rows(rows, workdir / "data")
+            barrier("sft rows written")
+            source = read_rows(dataset)
+        else:
+            source = memory_source(rows)
+    return SFTBatches(
+        source, key, c.sft.batch_rows, c.sft.steps, jax.process_index(), jax.process_count()
+    )
+
+
+def _rl_started(checkpoints: Path) -> bool:
+    """Whether the newest readable checkpoint is past the first RL iteration (read directly
+    from the checkpoints' JSON metadata, without opening a checkpoint manager)."""
+    steps = sorted((int(p.name) for p in checkpoints.glob("*") if p.name.isdigit()), reverse=True)
+    for step in steps:
         try:
-            meta = ckpt.read_meta(step)
-        except Exception:  # noqa: BLE001 - a damaged step: look at the previous one
+            meta = json.loads((checkpoints / str(step) / "meta" / "metadata").read_text())
+        except (OSError, ValueError):  # a damaged step: look at the previous one
             continue
         return meta.get("phase") == "rl" and meta.get("rl_iteration", 0) > 0
     return False
@@ -106,29 +150,36 @@ def _train(exp: Experiment, ckpt: Checkpointer, writer: MetricsWriter) -> dict[s
         meta["reference"] = state.ref_params is not None
         ckpt.save(global_step, state, meta)
 
+    eval_s: dict[str, float] = {}  # wall time of each split's latest evaluation
+
     def evaluate_all(params) -> dict[str, dict[str, float]]:
-        return {split: evaluate(exp, params, split, k_eval) for split in c.env.eval_splits}
+        results = {}
+        for split in c.env.eval_splits:
+            t0 = time.perf_counter()
+            results[split] = evaluate(exp, params, split, k_eval)
+            eval_s[split] = time.perf_counter() - t0
+        return results
 
     def log_eval(phase: str, step: int, results) -> None:
         for split, res in results.items():
-            writer.write(phase, step, {f"{split}/{k}": v for k, v in res.items()})
+            timing = {"time/eval_s": eval_s[split]}
+            writer.write(phase, step, {**{f"{split}/{k}": v for k, v in res.items()}, **timing})
 
     # ----- SFT ---------------------------------------------------------------------------
     if meta["phase"] == "sft":
-        demo = exp.demonstration_rows(k_demo)
+        batches = _sft_batches(exp, to_host(state.key), k_demo, writer.workdir)
+        batches.set_state(meta.get("data_state") or {"next_index": meta["sft_step"]})
+        writer.begin("sft", c.sft.steps, meta["sft_step"])
         for step in range(meta["sft_step"], c.sft.steps):
-            idx = np.asarray(
-                jax.random.randint(
-                    jax.random.fold_in(state.key, step), (c.sft.batch_rows,), 0, demo.num_rows
-                )
-            )
-            state, m = exp.sft_step(state, demo.take(idx))
+            batch = exp.sft_batch(next(batches), c.sft.batch_rows)
+            state, m = exp.sft_step(state, batch)
+            meta["data_state"] = batches.get_state()
             scalars = writer.write("sft", step + 1, m)
             bad = check_metrics(scalars, ("sft_loss", "grad_norm"))
             if bad and c.nonfinite == "stop":
                 raise NonFiniteError(f"SFT step {step + 1}: {', '.join(bad)}")
-            if (step + 1) % max(c.log.progress_every * 10, 1) == 0 or step + 1 == c.sft.steps:
-                writer.progress("sft", step + 1, c.sft.steps, scalars, ("sft_loss", "grad_norm"))
+            sft_every = c.log.progress_every * 10
+            writer.progress("sft", step + 1, c.sft.steps, scalars, SFT_KEYS, sft_every)
             meta["sft_step"] = step + 1
             every = c.checkpoint.sft_every
             if every and (step + 1) % every == 0 and step + 1 < c.sft.steps:
@@ -145,15 +196,22 @@ def _train(exp: Experiment, ckpt: Checkpointer, writer: MetricsWriter) -> dict[s
         # `truncate` dropped this evaluation (written before the checkpoint, and not told
         # apart from a shorter run's final one): redo it, as the uninterrupted run has it.
         log_eval("eval", resumed_rl, evaluate_all(state.params))
+    writer.begin("rl", c.rl.iterations, meta["rl_iteration"])
     for it in range(meta["rl_iteration"], c.rl.iterations):
         state, scalars = _rl_iteration(exp, state, it, meta["temperature"], writer)
         if c.rl.plateau.enabled:
             plateau_update(meta, scalars["reward"], c.rl.plateau)
         meta["rl_iteration"] = it + 1
+        eval_s.clear()
         if (it + 1) % c.eval.every == 0 and it + 1 < c.rl.iterations:
             log_eval("eval", it + 1, evaluate_all(state.params))
+        shown = {**scalars, "step_entropy": scalars.get("step_entropy_mean", float("nan"))}
+        shown["time/eval_s"] = sum(eval_s.values())
+        writer.progress("rl", it + 1, c.rl.iterations, shown, PROGRESS_KEYS, c.log.progress_every)
         if (it + 1) % c.checkpoint.every == 0 or it + 1 == c.rl.iterations:
             save(c.sft.steps + it + 1)
+    if c.env.eval_splits:
+        writer.log(f"[eval] after RL: {', '.join(c.env.eval_splits)} ...")
     after = evaluate_all(state.params)
     log_eval("eval", c.rl.iterations, after)
     return {"before": meta["before"], "after": after, "state": state, "experiment": exp}
@@ -181,16 +239,15 @@ def _rl_iteration(exp: Experiment, state: TrainState, it: int, temperature: floa
     m["temperature"] = temperature
     m["resample_attempts"] = attempts
     m["kept_groups"] = kept
-    m["time/rollout_tokens_per_s"] = float(np.asarray(ro.answer_mask_NxTxL).sum()) / (t1 - t0)
+    m["time/rollout_tokens_per_s"] = float(to_host(ro.answer_mask_NxTxL).sum()) / (t1 - t0)
     m["time/update_tokens_per_s"] = float(m["num_train_rows"]) * c.agent.answer_len / (t2 - t1)
-    m["time/iteration_s"] = t2 - t0
+    m["time/iteration_s"] = t2 - t0  # rollout + update; evaluation: `time/eval_s` of "eval"
+    m["time/rollout_s"] = t1 - t0
+    m["time/update_s"] = t2 - t1
     scalars = writer.write("rl", it + 1, m)
     bad = check_metrics(scalars, ("loss", "pg_loss", "kl", "grad_norm"))
     if bad and c.nonfinite == "stop":
         raise NonFiniteError(f"RL iteration {it + 1}: {', '.join(bad)}")
-    if (it + 1) % max(c.log.progress_every, 1) == 0:
-        shown = {**scalars, "step_entropy": scalars.get("step_entropy_mean", float("nan"))}
-        writer.progress("rl", it + 1, c.rl.iterations, shown, PROGRESS_KEYS)
     return state, scalars
 
 

@@ -44,6 +44,7 @@ class RLOptions:
       epochs, minibatch_rows: passes over the batch, rows per optimiser step.
       moe_bias_rate: the loss-free balance step of MoE router biases after each optimiser step.
       skip_nonfinite: discard an optimiser step whose loss or gradient norm is not finite.
+      telemetry_rows: rows of the logit-dynamics probe (`training.telemetry`); 0 disables it.
     """
 
     estimator: str = "grpo"
@@ -63,6 +64,7 @@ class RLOptions:
     minibatch_rows: int = 128
     moe_bias_rate: float = 0.0
     skip_nonfinite: bool = False
+    telemetry_rows: int = 0
 
     @classmethod
     def from_config(cls, c: ml_collections.ConfigDict) -> RLOptions:
@@ -96,6 +98,7 @@ class RLOptions:
             minibatch_rows=int(r.minibatch_rows),
             moe_bias_rate=float(c.model.moe_bias_rate),
             skip_nonfinite=c.nonfinite == "skip",
+            telemetry_rows=int(r.telemetry_rows),
         )
 
 

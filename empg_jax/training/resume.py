@@ -14,6 +14,7 @@ import ml_collections
 
 from empg_jax.training.checkpoint import Checkpointer
 from empg_jax.training.config import ConfigError
+from empg_jax.training.distributed import barrier, is_primary
 from empg_jax.training.experiment import Experiment
 from empg_jax.training.metrics import MetricsWriter
 from empg_jax.training.state import TrainState
@@ -69,8 +70,12 @@ def restore_latest(
 
     found = ckpt.restore_newest(restore)
     for step, reason in found.skipped:
-        where = ckpt.set_aside(step)
-        writer.log(f"[resume] checkpoint {step} is damaged ({reason}); moved to {where}")
+        if is_primary():
+            where = ckpt.set_aside(step)
+            writer.log(f"[resume] checkpoint {step} is damaged ({reason}); moved to {where}")
+    if found.skipped:
+        barrier("damaged checkpoints set aside")
+        ckpt.manager.reload()
     state, meta = found.value
     want_ref = meta["phase"] == "rl" and exp.needs_reference
     state = match_reference(state, want_ref, meta, found.step)

@@ -6,11 +6,9 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from flax import struct
 
-from empg_jax.agents import Rollout
 from empg_jax.models import balance_router_biases, load_balance_metrics, num_router_biases
 from empg_jax.ops import masked_mean, token_log_probs
 from empg_jax.training.forward import sequence_logits
@@ -28,26 +26,6 @@ class SFTBatch:
     prompt_mask_BxP: jax.Array
     answer_BxL: jax.Array
     answer_mask_BxL: jax.Array
-
-    @property
-    def num_rows(self) -> int:
-        return self.prompt_BxP.shape[0]
-
-    def take(self, index_B) -> SFTBatch:
-        """Rows `index_B` (host numpy in, device arrays out)."""
-        return jax.tree.map(lambda x: jnp.asarray(np.asarray(x)[index_B]), self)
-
-
-def demonstration_rows(ro: Rollout) -> SFTBatch:
-    """The valid step rows of a demonstration rollout (`agents.demonstrations`), on the host."""
-    valid = np.asarray(ro.flat(ro.valid_NxT))
-    rows = lambda x: np.asarray(ro.flat(x))[valid]  # noqa: E731
-    return SFTBatch(
-        rows(ro.prompt_NxTxP),
-        rows(ro.prompt_mask_NxTxP),
-        rows(ro.answer_NxTxL),
-        rows(ro.answer_mask_NxTxL),
-    )
 
 
 def sft_step(graphdef, optimizer, opts: SFTOptions, state: TrainState, batch: SFTBatch):

@@ -1,4 +1,5 @@
-"""KV-cache sampler: agreement with the full forward pass, padding sides, stop sets, filters."""
+"""KV-cache sampler: agreement with the full forward pass, padding sides, stop sets, filters,
+the fast paths against the previous implementation, and the greedy edge cases."""
 
 import functools
 
@@ -9,6 +10,7 @@ import pytest
 from flax import nnx
 
 from empg_jax import models
+from empg_jax.models import sampler as sampler_mod
 from empg_jax.ops import entropy_from_logits, token_log_probs
 from empg_jax.testing import run_variants
 
@@ -144,3 +146,188 @@ def test_sampler_inside_scan():
     final, lengths = rollout(STATE, jax.random.key(5))
     assert final.shape == LEFT.shape
     np.testing.assert_array_equal(lengths, np.full((3, 2), 2))
+
+
+# -- the previous implementation, kept verbatim as an independent reference ---------------------
+# Every token was chosen by sorting the full vocabulary (`_reference_filter_logits`), also when
+# top-k and top-p were off; log-probs and entropies came from two separate ops.
+
+
+def _reference_filter_logits(logits_BxV, top_k=0, top_p=1.0):
+    neg_inf = jnp.array(-jnp.inf, logits_BxV.dtype)
+    if top_k:
+        kth = jax.lax.top_k(logits_BxV, top_k)[0][:, -1:]
+        logits_BxV = jnp.where(logits_BxV < kth, neg_inf, logits_BxV)
+    sorted_desc = -jnp.sort(-logits_BxV, axis=-1)
+    probs = jax.nn.softmax(sorted_desc.astype(jnp.float32), axis=-1)
+    mass_before = jnp.cumsum(probs, axis=-1) - probs
+    keep_sorted = mass_before < top_p
+    cutoff = jnp.min(jnp.where(keep_sorted, sorted_desc, jnp.inf), axis=-1, keepdims=True)
+    filtered = jnp.where(logits_BxV < cutoff.astype(logits_BxV.dtype), neg_inf, logits_BxV)
+    return jnp.where(jnp.asarray(top_p) >= 1.0, logits_BxV, filtered)
+
+
+def _reference_next_tokens(key, logits_BxV, temperature, top_k, top_p):
+    temperature = jnp.asarray(temperature, jnp.float32)
+    greedy = temperature <= 0.0
+    scaled = logits_BxV.astype(jnp.float32) / jnp.where(greedy, 1.0, temperature)
+    sampled = jax.random.categorical(key, _reference_filter_logits(scaled, top_k, top_p), axis=-1)
+    tokens = jnp.where(greedy, jnp.argmax(scaled, axis=-1), sampled).astype(jnp.int32)
+    return tokens, token_log_probs(scaled, tokens), entropy_from_logits(scaled)
+
+
+V = 200  # > NUCLEUS_CANDIDATES, so both the partial and the full-sort top-p paths run
+assert V > sampler_mod.NUCLEUS_CANDIDATES
+
+
+def _logit_rows(kind, seed=0, rows=6):
+    rng = np.random.default_rng(seed)
+    if kind == "ties":  # few distinct values: ties at the top-k and top-p boundaries
+        return jnp.asarray(rng.integers(0, 4, (rows, V)).astype(np.float32))
+    scale = {"sharp": 4.0, "flat": 0.05, "masked": 2.0}[kind]
+    z = (rng.standard_normal((rows, V)) * scale).astype(np.float32)
+    if kind == "masked":
+        z[rng.random((rows, V)) < 0.5] = -np.inf
+        z[:, 0] = 1.0
+    return jnp.asarray(z)
+
+
+FILTERS = [(0, 0.3), (0, 0.9), (0, 0.99), (7, 1.0), (7, 0.6), (100, 0.95), (0, 1.0), (1, 1.0)]
+
+
+@pytest.mark.parametrize("kind", ["sharp", "flat", "ties", "masked"])
+def test_filter_logits_equals_previous_implementation(kind):
+    z = _logit_rows(kind)
+    traced = jax.jit(models.filter_logits, static_argnums=1)
+    for top_k, top_p in FILTERS:
+        want = _reference_filter_logits(z, top_k, top_p)
+        np.testing.assert_array_equal(models.filter_logits(z, top_k, top_p), want)
+        np.testing.assert_array_equal(traced(z, top_k, jnp.float32(top_p)), want)
+
+
+def test_top_p_takes_both_paths():
+    """The flat rows' nuclei exceed the candidate count (full sort), the sharp rows' do not."""
+    for kind, larger in (("flat", True), ("sharp", False)):
+        kept = np.isfinite(models.filter_logits(_logit_rows(kind), 0, 0.9)).sum(-1)
+        assert np.all((kept > sampler_mod.NUCLEUS_CANDIDATES) == larger), (kind, kept)
+
+
+def test_filter_logits_keeps_the_top_token_for_top_p_zero_or_nan():
+    z = _logit_rows("sharp")  # no ties at the top
+    top = np.asarray(z).argmax(-1)
+    for top_p in (0.0, -1.0, float("nan")):
+        for out in (models.filter_logits(z, 0, top_p), models.filter_logits(z, 3, top_p)):
+            np.testing.assert_array_equal(np.isfinite(out), np.eye(V, dtype=bool)[top])
+        traced = jax.jit(models.filter_logits, static_argnums=1)(z, 0, jnp.float32(top_p))
+        np.testing.assert_array_equal(np.isfinite(traced), np.eye(V, dtype=bool)[top])
+    with pytest.raises(ValueError, match="top_k"):
+        models.filter_logits(z, -1)
+
+
+def _choices(fn, z, temperature, top_k, top_p, seeds=range(4)):
+    run = jax.jit(fn, static_argnums=3)
+    return [run(jax.random.key(s), z, temperature, top_k, top_p) for s in seeds]
+
+
+@pytest.mark.parametrize("temperature", [0.7, 1.3, 0.0])
+def test_token_choice_equals_previous_implementation(temperature):
+    """Same key -> same tokens, with the filters on (static and traced top-p) and off (the
+    fast path against the previous sort-everything path with top_p = 1, top_k = 0)."""
+    z = _logit_rows("sharp", seed=1, rows=8) * 0.4
+    for top_k, top_p in [(0, 1.0), (0, 0.9), (5, 0.8), (5, 1.0), (0, 0.5)]:
+        want = _choices(_reference_next_tokens, z, temperature, top_k, jnp.float32(top_p))
+        for p in (top_p, jnp.float32(top_p)):  # static, traced
+            got = _choices(sampler_mod._next_tokens, z, temperature, top_k, p)
+            for (gt, glp, gent), (wt, wlp, went) in zip(got, want, strict=True):
+                np.testing.assert_array_equal(gt, wt, err_msg=f"{top_k} {top_p} {p!r}")
+                np.testing.assert_allclose(glp, wlp, atol=2e-6, rtol=2e-6)
+                np.testing.assert_allclose(gent, went, atol=2e-6, rtol=2e-6)
+    if temperature > 0:  # the draws really are random: different keys, different tokens
+        tokens = [
+            np.asarray(t) for t, _, _ in _choices(sampler_mod._next_tokens, z, temperature, 0, 1.0)
+        ]
+        assert any(not np.array_equal(tokens[0], t) for t in tokens[1:])
+
+
+def _np_stats(z, temperature, tokens):
+    zt = np.asarray(z, np.float64) / temperature
+    lp = zt - zt.max(-1, keepdims=True)
+    lp = lp - np.log(np.exp(lp).sum(-1, keepdims=True))
+    ent = -(np.exp(lp) * lp).sum(-1)
+    return np.take_along_axis(lp, np.asarray(tokens)[:, None], -1)[:, 0], ent
+
+
+def test_greedy_edge_cases():
+    """top_p <= 0 or NaN, top_k = 1, temperature 0 or NaN and T -> 0 all decode greedily, with
+    finite log-probs and entropies (at T = 1 when T is not > 0; near 0 as T -> 0)."""
+    z = _logit_rows("sharp", seed=2, rows=8) * 0.3
+    top = np.asarray(z).argmax(-1)
+    key = jax.random.key(0)
+    nt = jax.jit(sampler_mod._next_tokens, static_argnums=3)
+    want_lp, want_ent = _np_stats(z, 1.0, top)
+    cases = [
+        (1.0, 0, 0.0),  # static top_p = 0
+        (1.0, 0, jnp.float32(0.0)),  # traced
+        (1.0, 0, float("nan")),
+        (1.0, 0, jnp.float32(jnp.nan)),
+        (1.0, 1, 1.0),  # top_k = 1
+        (0.0, 0, 1.0),
+        (float("nan"), 0, 1.0),
+        (float("nan"), 5, jnp.float32(0.9)),
+    ]
+    for temperature, top_k, top_p in cases:
+        tokens, lp, ent = nt(key, z, temperature, top_k, top_p)
+        np.testing.assert_array_equal(tokens, top, err_msg=f"{temperature} {top_k} {top_p}")
+        t = temperature if temperature > 0 else 1.0
+        if t == 1.0:
+            np.testing.assert_allclose(lp, want_lp, atol=1e-5)
+            np.testing.assert_allclose(ent, want_ent, atol=1e-5)
+    # At 1e-30, z / T ~ 1e30: shifting by the max after dividing lost every digit (NaN before);
+    # 1e-45 is a denormal that XLA:CPU flushes to 0, i.e. greedy decoding at T = 1.
+    for temperature in (1e-6, 1e-30, 1e-45):
+        tokens, lp, ent = nt(key, z, temperature, 0, 1.0)
+        np.testing.assert_array_equal(tokens, top, err_msg=str(temperature))
+        assert np.all(np.isfinite(lp)) and np.all(np.isfinite(ent)), temperature
+        if temperature > 1e-40:
+            np.testing.assert_allclose(lp, 0.0, atol=1e-6)
+            np.testing.assert_allclose(ent, 0.0, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_sampler_equals_previous_implementation(monkeypatch):
+    """The whole decode loop, fast path and filtered path, against the previous token choice."""
+    key = jax.random.key(7)
+    fast = SAMPLE(STATE, LEFT, LEFT_MASK, key, NO_STOP, 0.8)
+    filtered = models.make_sampler(GRAPHDEF, max_new_tokens=N, top_k=5)
+    top_p = jnp.float32(0.7)
+    new_filtered = filtered(STATE, LEFT, LEFT_MASK, key, NO_STOP, 0.8, top_p)
+    monkeypatch.setattr(sampler_mod, "_next_tokens", _reference_next_tokens)
+    ref = functools.partial(models.sample, GRAPHDEF, max_new_tokens=N, pad_id=0)
+    ref_fast = jax.jit(lambda *a: ref(*a, temperature=0.8, top_p=jnp.float32(1.0)))
+    ref_filtered = jax.jit(lambda *a: ref(*a, temperature=0.8, top_k=5, top_p=top_p))
+    for got, run in ((fast, ref_fast), (new_filtered, ref_filtered)):
+        want = run(STATE, LEFT, LEFT_MASK, key, NO_STOP)
+        np.testing.assert_array_equal(got.tokens, want.tokens)
+        np.testing.assert_allclose(got.log_probs, want.log_probs, atol=2e-6)
+        np.testing.assert_allclose(got.entropies, want.entropies, atol=2e-6)
+    assert not np.array_equal(fast.tokens, new_filtered.tokens)
+
+
+@pytest.mark.slow
+def test_sampler_greedy_edge_cases():
+    greedy = SAMPLE(STATE, LEFT, LEFT_MASK, jax.random.key(4), NO_STOP, 0.0)
+    runs = {
+        "top_p=0 static": models.make_sampler(GRAPHDEF, max_new_tokens=N, top_p=0.0)(
+            STATE, LEFT, LEFT_MASK, jax.random.key(4), NO_STOP, 1.0
+        ),
+        "top_p=0 traced": SAMPLE(STATE, LEFT, LEFT_MASK, jax.random.key(4), NO_STOP, 1.0, 0.0),
+        "top_p=nan": SAMPLE(STATE, LEFT, LEFT_MASK, jax.random.key(4), NO_STOP, 1.0, np.nan),
+        "T=nan": SAMPLE(STATE, LEFT, LEFT_MASK, jax.random.key(4), NO_STOP, np.nan),
+        "T=1e-30": SAMPLE(STATE, LEFT, LEFT_MASK, jax.random.key(4), NO_STOP, 1e-30),
+    }
+    for name, out in runs.items():
+        np.testing.assert_array_equal(out.tokens, greedy.tokens, err_msg=name)
+        assert np.all(np.isfinite(out.log_probs)) and np.all(np.isfinite(out.entropies)), name
+    np.testing.assert_allclose(runs["T=nan"].entropies, greedy.entropies, atol=1e-6)
+    np.testing.assert_allclose(runs["T=1e-30"].entropies, 0.0, atol=1e-6)
+    np.testing.assert_allclose(runs["T=1e-30"].log_probs, 0.0, atol=1e-6)

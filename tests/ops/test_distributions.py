@@ -208,3 +208,23 @@ def test_masked_rows_holding_nan_reach_neither_value_nor_gradient(chunk_size):
         g = np.asarray(grad)
         assert np.isfinite(g).all() and not g[1].any(), name
         np.testing.assert_allclose(np.asarray(fn(z))[[0, 2]], np.asarray(fn(clean))[[0, 2]])
+
+
+def test_temperature_scaled_logits():
+    z = _logits(11, (3, 7), mask_frac=0.3)
+    for t in (0.3, 1.0, 2.0):
+        for name, got in run_variants(ops.temperature_scaled_logits, z, t):
+            assert got.dtype == jnp.float32, name
+            # XLA may multiply by 1 / T instead of dividing: within one float32 rounding.
+            np.testing.assert_allclose(got, z / np.float32(t), rtol=2.5e-7, err_msg=name)
+    # Not > 0 (greedy decoding, including NaN) gives the logits at T = 1, never NaN.
+    for t in (0.0, -1.0, float("nan")):
+        np.testing.assert_array_equal(ops.temperature_scaled_logits(z, t), z)
+    # Per-row temperatures broadcast; bf16 logits are scaled in float32.
+    t_rows = np.array([[0.5], [0.0], [4.0]], np.float32)
+    want = z / np.where(t_rows > 0, t_rows, 1.0)
+    np.testing.assert_allclose(ops.temperature_scaled_logits(z, t_rows), want, rtol=2.5e-7)
+    low = jnp.asarray(z, jnp.bfloat16)
+    got = ops.temperature_scaled_logits(low, 3.0)
+    assert got.dtype == jnp.float32
+    np.testing.assert_allclose(got, np.asarray(low, np.float32) / np.float32(3.0), rtol=2.5e-7)

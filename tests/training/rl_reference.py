@@ -68,6 +68,7 @@ def rollout_batch(graphdef, params, *, seed: int = 1, valid_NxT=None, reward_N=N
         invalid_format_NxT=jnp.asarray((np.arange(S) % 5 == 0).reshape(N, T) & valid_NxT),
         invalid_action_NxT=jnp.zeros((N, T), bool),
         step_reward_NxT=jnp.zeros((N, T), jnp.float32),
+        overflow_NxT=jnp.zeros((N, T), bool),
         reward_N=jnp.asarray(reward_N, jnp.float32),
         won_N=jnp.asarray(np.asarray(reward_N) > 0),
         score_N=jnp.zeros((N,), jnp.float32),

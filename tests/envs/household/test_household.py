@@ -11,6 +11,7 @@ from empg_jax.envs import core, household
 from empg_jax.envs.household import SPLIT_SIZES, SPLITS, TASK_TYPES, Household
 from empg_jax.envs.household.world import plausible_table
 from empg_jax.testing import run_variants
+from tests.envs import episodes
 
 ENV = household.cached()
 TOK = ENV.tokenizer
@@ -61,7 +62,7 @@ def _mixed_rollout(keys, states, obs, mode, num_steps=HORIZON):
 
     # Step does not read the split, so one compiled rollout serves every split's episodes.
     def one(key, state, o, m):
-        return core.rollout(ENV, policy_for(m), key, state, o, PARAMS["train"], num_steps)
+        return episodes.rollout(ENV, policy_for(m), key, state, o, PARAMS["train"], num_steps)
 
     return jax.vmap(one)(keys, states, obs, mode)
 

@@ -10,6 +10,7 @@ import pytest
 
 from empg_jax.envs import core, env_class, make
 from empg_jax.envs.search import HELD_OUT_PAIRS, NUM_ENTITIES, REL, RELATIONS, Search, cached
+from tests.envs import episodes
 
 ENV = cached()
 TOK = ENV.tokenizer
@@ -53,7 +54,7 @@ def _rollouts(keys, states, obs, mode):
         return jnp.stack([jnp.pad(x, (0, width - x.shape[0])) for x in outs])[mode]
 
     def one(key, state, o):
-        final, tr = core.rollout(ENV, policy, key, state, o, p, HORIZON)
+        final, tr = episodes.rollout(ENV, policy, key, state, o, p, HORIZON)
         return final, tr, ENV.solvable(state)
 
     return jax.vmap(one)(keys, states, obs)

@@ -13,6 +13,7 @@ from empg_jax.envs.shop.catalog import generate_catalog, product_text
 from empg_jax.envs.shop.categories import NOUNS, brand_names
 from empg_jax.envs.shop.fuzzy import normalize_colour, token_set_ratio
 from empg_jax.testing import run_variants
+from tests.envs import episodes
 
 ENV = cached()
 TOK = ENV.tokenizer
@@ -69,7 +70,7 @@ def _rollouts(keys, states, obs, mode):
         return outs[mode]
 
     def one(key, state, o):
-        return core.rollout(ENV, policy, key, state, o, p, HORIZON)
+        return episodes.rollout(ENV, policy, key, state, o, p, HORIZON)
 
     return jax.vmap(one)(keys, states, obs)
 
@@ -123,10 +124,10 @@ def test_vmapped_step_equals_python_loop():
     and answers (oracle, random and garbage episodes: valid, invalid and finished steps)."""
     nothing = ENV.encode(core.NOTHING_HAPPENS, ENV.obs_len)
     checked = 0
-    for mode, episodes in ((ORACLE_DIRECT, (0, 1)), (RANDOM_SEARCH, (0, 5)), (GARBAGE, (0,))):
+    for mode, some_episodes in ((ORACLE_DIRECT, (0, 1)), (RANDOM_SEARCH, (0, 5)), (GARBAGE, (0,))):
         final, tr = _run("test", mode)
         ids = np.random.default_rng(0).choice(PARAMS["test"].num_tasks, 64, replace=False)
-        for e in episodes:
+        for e in some_episodes:
             state, _ = ENV.reset_to_task(int(ids[e]), PARAMS["test"])
             for t in range(HORIZON):
                 state, obs, reward, term, trunc, info = _step(None, state, tr.response[e, t])
