@@ -215,7 +215,11 @@ def orderings(results, check) -> list[tuple[str, str]]:
     def gap(a, b, key=lo):
         return np.subtract(s[b][key], s[a][key])
 
-    claims = [("random < SFT (held-out)", verdict(gap("random", "sft")))]
+    seen = f"test_seen@{min(check.p_fails):g}"
+    claims = [
+        ("random < SFT (seen templates)", verdict(gap("random", "sft", seen))),
+        ("random < SFT (held-out)", verdict(gap("random", "sft"))),
+    ]
     for p in check.pipelines:
         claims.append((f"SFT < {LABELS[p]} (held-out)", verdict(gap("sft", p))))
     if "sft_grpo" in s and "sft_grpo_empg" in s:

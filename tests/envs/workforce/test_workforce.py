@@ -10,6 +10,7 @@ import pytest
 
 from empg_jax.envs import core, env_class, make
 from empg_jax.envs.workforce import SEEN, SPLIT_TEMPLATES, TRANSFER, UNSEEN, Workforce, cached
+from tests.envs import episodes
 
 ENV = cached()
 TOK = ENV.tokenizer
@@ -52,7 +53,7 @@ def _rollouts(env):
             return jnp.stack([jnp.pad(x, (0, width - x.shape[0])) for x in outs])[mode]
 
         def one(k, s, o):
-            return core.rollout(env, policy, k, s, o, p, HORIZON[env])
+            return episodes.rollout(env, policy, k, s, o, p, HORIZON[env])
 
         return jax.vmap(one)(keys, states, obs)
 
@@ -204,7 +205,7 @@ def test_vmapped_step_equals_python_loop(env):
         states, _ = _reset("test_unseen", env)
         for e in (0, 1, 2):
             state = take(states, e)
-            # core.rollout's keys: split(key, T), then (policy, env) per step.
+            # episodes.rollout's keys: split(key, T), then (policy, env) per step.
             keys = jax.random.split(jax.random.split(jax.random.key(mode), N)[e], horizon)
             for t in range(horizon):
                 k_env = jax.random.split(keys[t])[1]
