@@ -36,10 +36,13 @@ from empg_jax.models.packed import chunk_pairs
 MAX_PATH_SEGMENTS = 8
 
 
-def auto_pack_len(row_len: int, chunk: int = 32) -> int:
-    """The default piece length: max(4096, 8 x row_len), in whole chunks. Eight rows or more
-    per piece keep the pieces' worst-case count (and so the memory) near the padded layout's."""
-    return -(-max(4096, 8 * row_len) // chunk) * chunk
+def auto_pack_len(row_len: int, rows: int, chunk: int = 32) -> int:
+    """The default piece length, in whole chunks: max(4096, 8 x row_len), eight rows or more
+    per piece keeping the pieces' worst-case count (and so the memory) near the padded
+    layout's; but no longer than the `rows` rows of a mini-batch laid out in whole chunks, so
+    that a small mini-batch is not computed in a piece mostly empty."""
+    whole = rows * max(-(-(row_len - 1) // chunk), 1) * chunk
+    return min(-(-max(4096, 8 * row_len) // chunk) * chunk, whole)
 
 
 def _triangle(c):

@@ -172,7 +172,7 @@ def rl_update(graphdef, optimizer, opts: RLOptions, state: TrainState, batch: Ro
     layout = None
     if opts.pack and not moe:
         row_len = rows["prompt"].shape[1] + rows["answer"].shape[1]
-        length = opts.pack_len or auto_pack_len(row_len, opts.pack_chunk)
+        length = opts.pack_len or auto_pack_len(row_len, m, opts.pack_chunk)
         layout = PackLayout.create(m, row_len, length, opts.pack_chunk, opts.share_prefixes)
     names += PACK_METRICS if layout is not None else []
 
