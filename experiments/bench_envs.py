@@ -13,7 +13,7 @@ the batch as frozen no-ops (the trainer's scan works the same way), so every row
 TextWorld: a game made offline with `tw-make custom --world-size 5 --nb-objects 10
 --quest-length 5`, stepped on the host with random admissible commands, with and
 without requesting the admissible commands; through the batched adapter of
-`empg_jax.envs.external` as well when that module provides one. Issue #5 target: >= 100,000
+`empg_jax.envs.external` as well when that module provides one. Target: >= 100,000
 household steps/s on 2 CPU cores at the best batch size.
 """
 

@@ -1,7 +1,7 @@
 """Benchmark of the losses and advantages at the paper's batch size (jitted, compile excluded).
 
 One training batch of verl-agent's ALFWorld recipe: 16 tasks x 8 rollouts x 50 steps = 6,400 step
-rows, each with up to 256 generated tokens (`empg.md` §3). Every function is jitted, compiled once
+rows, each with up to 256 generated tokens. Every function is jitted, compiled once
 (not timed), then timed over `--repeats` calls with `block_until_ready`; the table gives the median
 and the best time per call.
 

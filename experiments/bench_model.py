@@ -1,4 +1,4 @@
-"""Benchmark of the policy model on this machine (issue #4).
+"""Benchmark of the policy model on this machine.
 
 For the tiny shape (2 layers, d=64, V=512, ~190k parameters), the small shape (4 layers, d=256,
 V=4096, ~6M) and the MoE variant of the small shape, prints:

@@ -1,6 +1,6 @@
 """HyperAgent vs exact Thompson sampling, greedy and ensemble sampling on a linear bandit.
 
-Spec: `seed-systems.md` (b) check experiment: d = 10, K = 100 unit-norm arms, theta* ~ N(0, I),
+d = 10, K = 100 unit-norm arms, theta* ~ N(0, I),
 sigma = 1, T = 3000, 30 seeds (all agents and seeds in one vmapped program), plus the neural
 hypermodel on the same bandit. Prints the tables and the pass criteria, writes the regret curves.
 

@@ -1,6 +1,6 @@
 """Sequential random projection: any-time JL failure vs M, vs T, and HyperAgent's factor A_t.
 
-Spec: `seed-systems.md` (e) check experiment. Prints three tables and the pass criteria and writes
+Prints three tables and the pass criteria and writes
 one figure.
 
     python -m experiments.exploration_random_projection \

@@ -1,7 +1,7 @@
 """GPT-HyperAgent on the generated content-moderation stream vs greedy and epsilon-greedy heads.
 
-Spec: `seed-systems.md` (b) "Moderation env". Every agent uses the same hypermodel head on the same
-transformer features; prints the cumulative-regret table and writes the regret curves.
+The content-moderation stream of docs/seed_systems.md. Every agent uses the same hypermodel head
+on the same transformer features; prints the cumulative-regret table and writes the regret curves.
 
     python -m experiments.exploration_text_bandit --config=configs/exploration/text_bandit.py
 """

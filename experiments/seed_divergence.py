@@ -1,6 +1,6 @@
 """Divergence-augmented policy optimisation with data reuse K in {1, 4, 16} on a tabular gridworld.
 
-Spec: `seed-systems.md` (a). Prints final return (mean ± std over seeds), per-iteration KL and the
+Prints final return (mean ± std over seeds), per-iteration KL and the
 worst per-state KL, and writes return and KL curves.
 
     python -m experiments.seed_divergence --config=configs/exploration/divergence.py

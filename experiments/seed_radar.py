@@ -1,6 +1,6 @@
 """Radar anti-jamming as OCO: Exp3 vs domain-knowledge Hedge vs full information vs fixed share.
 
-Spec: `seed-systems.md` (d). Prints a table (mean ± std over seeds) and writes the regret curves.
+Prints a table (mean ± std over seeds) and writes the regret curves.
 
     python -m experiments.seed_radar --config=configs/exploration/radar.py
     python -m experiments.seed_radar --config=configs/exploration/radar.py --config.num_seeds=4

@@ -19,7 +19,8 @@ def test_there_are_notebooks():
 @pytest.mark.slow
 @pytest.mark.parametrize("path", notebooks(), ids=lambda p: p.stem)
 def test_notebook_executes(path, tmp_path):
-    env = dict(os.environ, MPLBACKEND="Agg", EMPG_FIGURES_DIR=str(tmp_path))
+    # PYTHONPATH: the checkout's own library, also from a worktree beside an editable install.
+    env = dict(os.environ, MPLBACKEND="Agg", EMPG_FIGURES_DIR=str(tmp_path), PYTHONPATH=str(ROOT))
     # One device is enough here; the notebook must not depend on the simulated mesh.
     env["XLA_FLAGS"] = ""
     result = subprocess.run(

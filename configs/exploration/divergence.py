@@ -1,4 +1,4 @@
-"""Divergence-augmented PO under data reuse (`seed-systems.md` (a) check experiment); run with
+"""Divergence-augmented PO under data reuse; run with
 `python -m experiments.seed_divergence --config=configs/exploration/divergence.py`."""
 
 import ml_collections

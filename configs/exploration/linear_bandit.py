@@ -1,4 +1,4 @@
-"""HyperAgent linear-bandit check experiment (`seed-systems.md` (b)); run with
+"""HyperAgent linear-bandit check experiment; run with
 `python -m experiments.exploration_linear_bandit --config=configs/exploration/linear_bandit.py`."""
 
 import ml_collections

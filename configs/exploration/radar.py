@@ -1,4 +1,4 @@
-"""Radar versus DRFM jammer check experiment (`seed-systems.md` (d)); run with
+"""Radar versus DRFM jammer check experiment; run with
 `python -m experiments.seed_radar --config=configs/exploration/radar.py`."""
 
 import ml_collections

@@ -1,4 +1,4 @@
-"""Sequential random projection check experiment (`seed-systems.md` (e)); run with
+"""Sequential random projection check experiment; run with
 `python -m experiments.exploration_random_projection \
     --config=configs/exploration/random_projection.py`.
 """

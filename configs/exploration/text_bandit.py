@@ -1,4 +1,4 @@
-"""GPT-HyperAgent content-moderation bandit (`seed-systems.md` (b)); run with
+"""GPT-HyperAgent content-moderation bandit; run with
 `python -m experiments.exploration_text_bandit --config=configs/exploration/text_bandit.py`."""
 
 import ml_collections

@@ -1,8 +1,8 @@
 """The verl-agent step prompt, rendered as word tokens inside `jit` with a fixed length P.
 
 EMPG (Wang et al., "Harnessing Uncertainty: Entropy-Modulated Policy Gradients for Long-Horizon LLM
-Agents", https://arxiv.org/abs/2509.09265) trains in verl-agent's step format (`environments.md`
-§1.4, `empg.md` §3): every step is a fresh single-turn prompt holding, in order,
+Agents", https://arxiv.org/abs/2509.09265) trains in verl-agent's step format (the paper's
+training setup): every step is a fresh single-turn prompt holding, in order,
 
 1. the task description;
 2. "prior to this step, you have already taken N step(s)";
@@ -250,7 +250,7 @@ class PromptBuilder:
 def answer_format_ok(
     answer_L: jax.Array, mask_L: jax.Array, tokenizer: WordTokenizer, thinking: bool
 ) -> jax.Array:
-    """True when an answer follows the step format (`empg.md` §3, invalid-format penalty).
+    """True when an answer follows the step format (invalid answers take the format penalty).
 
     Direct mode: `<action>` then a later `</action>`. Thinking mode: additionally starts with
     `<think>` and has `</think>` before `<action>`. Tokens outside `mask_L` are ignored.

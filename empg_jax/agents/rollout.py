@@ -2,15 +2,16 @@
 
 For the built-in JAX environments the whole rollout is ONE jitted program: a `lax.while_loop` over
 steps (it stops early once every episode has ended) around the prompt renderer, the KV-cache
-sampler (`models.sample`) and the vmapped `env.step` (PureJaxRL style, style.md §3). Finished
-episodes are masked, not removed (`architecture.md`, "The data that flows"). For external games
+sampler (`models.sample`) and the vmapped `env.step` (PureJaxRL style). Finished
+episodes are masked, not removed. For external games
 `host_rollout` runs the same step on the host around the jitted renderer and sampler and returns the
 same record.
 
 Each step is the verl-agent single-turn format of the EMPG paper (Wang et al., arXiv 2509.09265;
-`environments.md` §1.4): a fresh prompt (`prompts.PromptBuilder`), an answer
+see docs/environments.md): a fresh prompt (`prompts.PromptBuilder`), an answer
 `[<think> ... </think>] <action> ... </action> <eot>`, and the action text sent to the environment.
-An answer that breaks the format is flagged `invalid_format` (penalty 0.1 per step, `empg.md` §3).
+An answer that breaks the format is flagged `invalid_format` (penalty 0.1 per step, as in the
+paper's training setup).
 
 The record is `agents.batch.Rollout` (episode-major, typed). Both loops build each step's record
 with the same `_step_record` and the episode record with the same `_assemble`.

@@ -1,6 +1,6 @@
 """Uncertainty-aware exploration: incremental Gaussian / hypermodel posteriors with index sampling.
 
-Spec: `seed-systems.md` (b) HyperAgent / GPT-HyperAgent / Ensemble++, (e) sequential random
+HyperAgent / GPT-HyperAgent / Ensemble++, sequential random
 projection, and the cross-paper note "One posterior module" (reused by PSRL-VTR and OTS).
 """
 
@@ -58,7 +58,7 @@ __all__ = [
 
 # Submodules: HyperAgent / GPT-HyperAgent / Ensemble++ ((b): bandits, hyperagent, text_bandit), the
 # sequential random projection check ((e)) and the seed systems (a), (c), (d), (f) of
-# `seed-systems.md`.
+# (docs/exploration.md).
 from empg_jax.exploration import bandits as bandits  # noqa: E402
 from empg_jax.exploration import divergence_experiment as divergence_experiment  # noqa: E402
 from empg_jax.exploration import games as games  # noqa: E402

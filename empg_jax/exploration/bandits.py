@@ -1,4 +1,4 @@
-"""Linear-Gaussian contextual bandit of the HyperAgent check experiment (spec seed-systems.md (b)).
+"""Linear-Gaussian contextual bandit of the HyperAgent check experiment.
 
 A problem instance is K fixed unit-norm arm features x_a in R^d and an unknown theta* ~ N(0, I);
 pulling arm a returns r = <x_a, theta*> + N(0, sigma^2). Regret of a pull is

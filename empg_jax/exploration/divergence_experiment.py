@@ -1,6 +1,6 @@
 """Divergence-augmented policy optimisation under data reuse: a tabular sparse-reward gridworld.
 
-Spec: `seed-systems.md` (a) "Check experiment". Paper: Wang*, Li*, Xiong, Zhang,
+Paper: Wang*, Li*, Xiong, Zhang,
 "Divergence-Augmented Policy Optimization", NeurIPS 2019, https://arxiv.org/abs/2501.15034.
 The losses come from `empg_jax.losses` (`divergence_augmented_advantages`, `pgis_loss`,
 `ppo_policy_loss`); this module is the environment, the learner and the loop.

@@ -1,6 +1,6 @@
 """HyperAgent: linear (closed form) and neural (hypermodel trained with optax) posterior sampling.
 
-Spec: `seed-systems.md` (b). Paper: Li, Xu, Han, Luo, "Q-Star Meets Scalable Posterior Sampling:
+Paper: Li, Xu, Han, Luo, "Q-Star Meets Scalable Posterior Sampling:
 Bridging Theory and Practice via HyperAgent", ICML 2024, https://arxiv.org/abs/2402.10228; the
 GPT-HyperAgent / Ensemble++ follow-up https://arxiv.org/abs/2407.13195.
 

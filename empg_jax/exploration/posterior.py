@@ -1,6 +1,6 @@
 """Incremental Gaussian posteriors with index sampling (one module for HyperAgent, PSRL and OTS).
 
-Spec: `seed-systems.md` (b) "Linear closed form", "Index distributions", (e) and "Cross-paper
+The posterior shared by HyperAgent and sequential random projection ("Cross-paper
 notes: One posterior module". Papers: HyperAgent, Li, Xu, Han, Luo, ICML 2024,
 https://arxiv.org/abs/2402.10228; GPT-HyperAgent / Ensemble++, Li, Xu, (Wang), Luo,
 https://arxiv.org/abs/2407.13195; sequential random projection, Li, https://arxiv.org/abs/2402.14026.

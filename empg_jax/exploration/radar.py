@@ -1,6 +1,6 @@
 """Radar versus a DRFM jammer as online convex optimisation on the simplex of sub-bands.
 
-Spec: `seed-systems.md` (d). Paper: Liu, Pu, Li, Jiu, Luo, "Radar Anti-jamming Strategy Learning via
+Paper: Liu, Pu, Li, Jiu, Luo, "Radar Anti-jamming Strategy Learning via
 Domain-knowledge Enhanced Online Convex Optimization", IEEE SAM 2024, https://arxiv.org/abs/2402.16274.
 No code was released; the game model, the estimators and all constants below are [reconstructed]
 (standard online-learning theory consistent with the abstract) and every knob is an argument.

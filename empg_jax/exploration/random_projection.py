@@ -1,6 +1,6 @@
 """Sequential random projection: any-time ("martingale") Johnson-Lindenstrauss check.
 
-Spec: `seed-systems.md` (e). Paper: Yingru Li, "Probability Tools for Sequential Random Projection",
+Paper: Yingru Li, "Probability Tools for Sequential Random Projection",
 https://arxiv.org/abs/2402.14026. With z_0, z_1, ... i.i.d. isotropic in R^M (E||z||^2 = 1) and
 scalars x_t chosen sequentially (possibly depending on the past z's),
 

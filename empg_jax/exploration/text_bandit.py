@@ -1,6 +1,6 @@
 """GPT-HyperAgent's content-moderation bandit on a generated stream of short posts.
 
-Spec: `seed-systems.md` (b) "Moderation env" and GPT-HyperAgent (Li, Xu, Luo,
+GPT-HyperAgent (Li, Xu, Luo,
 https://arxiv.org/abs/2407.13195). Each post has a latent harmfulness score s in [0, 1]; action 0
 holds the post back (human review) for reward 0.5, action 1 publishes it for +1 if s <= 0.5 and
 -0.5 otherwise. Regret = best reward - chosen reward.

@@ -44,7 +44,7 @@ def group_advantages(
     """GRPO group-relative advantages: (R_i - mean_G R) / (std_G R + eps).
 
     DeepSeekMath, "Pushing the Limits of Mathematical Reasoning", https://arxiv.org/abs/2402.03300
-    (the outcome advantage A^(i) of `empg.md` §1.5). With `normalize_std=False` it is Dr. GRPO's
+    (EMPG's trajectory-level outcome advantage A^(i)). With `normalize_std=False` it is Dr. GRPO's
     R_i - mean_G R ("Understanding R1-Zero-Like Training", https://arxiv.org/abs/2503.20783).
     The default `ddof=1` is the unbiased std (verl uses `torch.std`).
 

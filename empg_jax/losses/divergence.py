@@ -1,7 +1,7 @@
 """Divergence-augmented policy optimisation: the propagated divergence and the `pgis` loss.
 
 Q. Wang*, Y. Li*, J. Xiong, T. Zhang, "Divergence-Augmented Policy Optimization", NeurIPS 2019,
-https://arxiv.org/abs/2501.15034 (spec: `seed-systems.md` (a)).
+https://arxiv.org/abs/2501.15034.
 
 Mirror descent on the state-action occupancy with the conditional-entropy Bregman divergence
 penalises D(mu_pi, mu_beta) = sum_s d_pi(s) KL(pi(.|s) || beta(.|s)). Because d_pi depends on the
@@ -36,7 +36,7 @@ def divergence_returns(
 ) -> chex.Array:
     """The propagated divergence D_t of one trajectory (an estimate of Q^pi_c(s_t, a_t)).
 
-    Implements the corrected recursion of `seed-systems.md` (a) (the released `lns/dapo` code
+    Implements the corrected recursion (the released `lns/dapo` code
     indexes the cost one step off relative to its own comment; we follow the comment):
 
         c_t    = log pi(a_t|s_t) - log beta(a_t|s_t)
@@ -103,7 +103,7 @@ def divergence_augmented_advantages(
 ) -> chex.Array:
     """Advantages of one trajectory augmented with the propagated divergence: A_t - lambda * D_t.
 
-    D_t is `divergence_returns` (the corrected truncated-IS recursion of `seed-systems.md` (a)),
+    D_t is `divergence_returns` (the corrected truncated-IS recursion),
     with its gradient stopped, so the policy gradient becomes E_beta[rho (A - lambda D) grad log
     pi] when fed to `pgis_loss` (or the PPO-clip variant: `ppo_policy_loss` with these
     advantages).
@@ -150,7 +150,7 @@ def pgis_loss(
 
     With the augmented advantages A - lambda sg(D) this is the paper's
     mean(-A rho + lambda rho sg(D)) and its gradient is E_beta[rho (A - lambda D) grad log pi]
-    (`seed-systems.md` (a), "loss as implemented"). The log-ratio clip (10 in `lns/dapo`) only
+    (the loss as the released code implements it). The log-ratio clip (10 in `lns/dapo`) only
     guards against overflow; gradients through clipped entries are zero.
 
     Args:

@@ -1,7 +1,7 @@
 """Entropy-Modulated Policy Gradients: step-level advantage modulation.
 
 J. Wang et al., "Harnessing Uncertainty: Entropy-Modulated Policy Gradients for Long-Horizon LLM
-Agents", https://arxiv.org/abs/2509.09265 (spec: `empg.md` §1, behaviour of §1.9).
+Agents", https://arxiv.org/abs/2509.09265.
 
 All inputs are flat over the S step rows of the whole (post-filter) training batch: one row per
 ReAct step, with the row index of the same trajectory's next step (or -1) linking the steps. The
@@ -33,7 +33,7 @@ def empg_advantages(
     zero_mean: bool = True,
     divide_by_std: bool = False,
 ) -> tuple[chex.Array, dict[str, chex.Array]]:
-    """EMPG step advantages from step entropies and trajectory advantages (`empg.md` §1.2-1.6).
+    """EMPG step advantages from step entropies and trajectory advantages.
 
         H~_s     = (H_s - min_B H) / (max_B H - min_B H + eps)                     (Eq. 12)
         g_s      = exp(-k H~_s) / (mean_B exp(-k H~) + eps)                        (Eq. 10)
@@ -45,7 +45,7 @@ def empg_advantages(
     and is added whatever the sign of A; the last step of a trajectory (and the last step of a
     truncated one, which also has `next_step == -1`) gets none. The final normalisation
     subtracts the mean only (no std division). Scaling is per step (the published pseudo-code
-    scales the whole batch once per segment, `empg.md` §2 bug 1; we implement the intent).
+    scales the whole batch once per segment; we implement the intent).
     A `next_step` that points at an invalid row is treated as "no next step".
 
     Degenerate batches stay finite: equal entropies give H~ = 0 and g = 1; a batch with no valid
@@ -68,7 +68,7 @@ def empg_advantages(
       use_bonus: add the bonus (False: the paper's "gradient scaling only" ablation).
       zero_mean: subtract the batch mean at the end.
       divide_by_std: also divide by the batch std over valid rows (+ eps). Not part of EMPG
-        (`empg.md` §1.6 and §6: zero-mean only); a variant for comparison, off by default.
+        (the paper normalises to zero mean only); a variant for comparison, off by default.
 
     Returns:
       `(advantages [S], aux)` with aux entries `[S]`: `g` (the applied scale; 1 when
@@ -115,7 +115,7 @@ def empg_advantages(
 
 
 def step_entropy_from_tokens(token_entropy: chex.Array, token_mask: chex.Array) -> chex.Array:
-    """Mean token entropy over each step's generated tokens (`empg.md` §1.1): `[S, L]` -> `[S]`.
+    """Mean token entropy over each step's generated tokens: `[S, L]` -> `[S]`.
 
     A row without generated tokens gets 0.
     """
@@ -132,11 +132,12 @@ def empg_token_advantages(
     where: chex.Array | None = None,
     **empg_kwargs,
 ) -> tuple[chex.Array, dict[str, chex.Array]]:
-    """EMPG from token-level inputs, broadcast back to the step's tokens (`empg.md` §1.1, §1.7).
+    """EMPG from token-level inputs, broadcast back to the step's tokens.
 
     H_s is the mean old-policy entropy over the step's generated tokens (thinking, action tags and
     the end-of-turn token: `token_mask`); `empg_advantages` modulates the step advantages, which
-    are then broadcast to the step's generated tokens (zero elsewhere, `empg.md` §2 bug 3).
+    are then broadcast to the step's generated tokens (zero elsewhere: the published pseudo-code
+    also shifts masked positions).
 
     Args:
       token_entropy: per-token full-vocabulary entropy of the old policy, `[S, L]`.

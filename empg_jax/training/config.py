@@ -66,6 +66,7 @@ NON_NEGATIVE_INTS = (
     "agent.history",
     "agent.top_k",
     "agent.model_prompt_len",
+    "rl.telemetry_rows",
     "checkpoint.sft_every",
     "model.num_experts",
     "model.first_dense_layers",

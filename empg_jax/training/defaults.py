@@ -116,6 +116,9 @@ def get_config(env: str = "household") -> ml_collections.ConfigDict:
     c.rl.lr = 3e-4
     c.rl.weight_decay = 0.01
     c.rl.grad_clip = 1.0
+    # Logit-dynamics telemetry (`training.telemetry`): the measured logit step of this many
+    # trained rows against |A| sqrt(1 - 2P_c + C), by step-entropy quintile; 0 disables it.
+    c.rl.telemetry_rows = 64
     c.rl.empg = ml_collections.ConfigDict()
     c.rl.empg.enabled = False
     c.rl.empg.k = 1.0

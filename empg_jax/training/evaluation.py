@@ -34,6 +34,8 @@ def evaluate(exp: Experiment, params, split: str, key, num_tasks: int | None = N
         "length": float(np.concatenate(length).mean()),
         "invalid_format": float(np.mean(bad)),
         "episodes": float(total),
+        # Per task (0..total-1): what a paired comparison of two policies on these tasks needs.
+        "won_per_task": [bool(w) for w in won],
     }
     for i, name in enumerate(exp.env.task_types):
         sel = ttype == i

@@ -48,6 +48,7 @@ class RLOptions:
         `pack_len` tokens (0: `training.packing.auto_pack_len`), attention in chunks of
         `pack_chunk` tokens, shared prompt prefixes computed once (`training.packing`); dense
         models only (MoE models run the padded rows).
+      telemetry_rows: rows of the logit-dynamics probe (`training.telemetry`); 0 disables it.
     """
 
     estimator: str = "grpo"
@@ -71,6 +72,7 @@ class RLOptions:
     pack_len: int = 0
     pack_chunk: int = 32
     share_prefixes: bool = False
+    telemetry_rows: int = 0
 
     @classmethod
     def from_config(cls, c: ml_collections.ConfigDict) -> RLOptions:
@@ -107,6 +109,7 @@ class RLOptions:
             pack=bool(r.pack),
             pack_len=int(r.pack_len),
             share_prefixes=bool(r.share_prefixes),
+            telemetry_rows=int(r.telemetry_rows),
         )
 
 

@@ -46,6 +46,7 @@ from empg_jax.training.guards import keep_finite_update
 from empg_jax.training.options import RLOptions
 from empg_jax.training.packing import PackLayout, auto_pack_len, pack_rows
 from empg_jax.training.state import TrainState, jit_train_step
+from empg_jax.training.telemetry import logit_dynamics
 
 
 def rl_advantages(batch: Rollout, opts: RLOptions):
@@ -83,6 +84,7 @@ def rl_advantages(batch: Rollout, opts: RLOptions):
         "kept_row_fraction": masked_mean(train_S, valid_S),
         "outcome_adv_abs_mean": masked_mean(jnp.abs(adv_S), train_S),
         "step_entropy": step_entropy_S,
+        "outcome_advantage": adv_S,
     }
     if opts.empg is not None:
         adv_S, empg_aux = empg_advantages(
@@ -233,6 +235,20 @@ def rl_update(graphdef, optimizer, opts: RLOptions, state: TrainState, batch: Ro
     )
     metrics = {k: v / jnp.maximum(count, 1) for k, v in sums.items()}
     metrics.update(_batch_metrics(batch, adv_S, train_S, aux))
+    if opts.telemetry_rows:
+        metrics.update(
+            logit_dynamics(
+                graphdef,
+                state.params,
+                params,
+                rows,
+                train_S,
+                aux["outcome_advantage"],
+                aux["step_entropy"],
+                batch.temperature,
+                opts.telemetry_rows,
+            )
+        )
     metrics.update(num_updates=count, num_train_rows=num_train)
     return state.replace(step=state.step + 1, params=params, opt_state=opt_state), metrics
 

@@ -1,4 +1,4 @@
-"""Divergence-augmented PO under data reuse (`seed-systems.md` (a)): pieces and reduced check."""
+"""Divergence-augmented PO under data reuse: pieces and reduced check."""
 
 import jax
 import jax.numpy as jnp

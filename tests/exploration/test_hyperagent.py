@@ -1,4 +1,4 @@
-"""Tests for linear / neural HyperAgent and the linear bandit (spec seed-systems.md (b))."""
+"""Tests for linear / neural HyperAgent and the linear bandit."""
 
 import jax
 import jax.numpy as jnp

@@ -1,4 +1,4 @@
-"""Tests for the shared incremental Gaussian posterior module (spec seed-systems.md (b), (e))."""
+"""Tests for the shared incremental Gaussian posterior module)."""
 
 import jax
 import jax.numpy as jnp

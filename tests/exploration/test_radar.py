@@ -1,4 +1,4 @@
-"""Radar versus DRFM jammer OCO (`seed-systems.md` (d)): estimators, Hedge, reduced check."""
+"""Radar versus DRFM jammer OCO: estimators, Hedge, reduced check."""
 
 import jax
 import jax.numpy as jnp

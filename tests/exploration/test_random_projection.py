@@ -1,4 +1,4 @@
-"""Tests for the sequential random projection check (spec seed-systems.md (e))."""
+"""Tests for the sequential random projection check."""
 
 import jax
 import jax.numpy as jnp

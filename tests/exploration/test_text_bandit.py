@@ -1,4 +1,4 @@
-"""Tests for the GPT-HyperAgent content-moderation bandit (spec seed-systems.md (b))."""
+"""Tests for the GPT-HyperAgent content-moderation bandit."""
 
 import jax
 import jax.numpy as jnp

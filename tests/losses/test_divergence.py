@@ -1,4 +1,4 @@
-"""Divergence-augmented policy optimisation (`seed-systems.md` (a)): recursion and pgis."""
+"""Divergence-augmented policy optimisation: recursion and pgis."""
 
 import functools
 import itertools

@@ -1,4 +1,4 @@
-"""EMPG step advantages (`empg.md` §1.2-1.6, behaviour of §1.9)."""
+"""EMPG step advantages."""
 
 import functools
 
@@ -45,7 +45,7 @@ def reference_empg(
     zero_mean=True,
     eps=1e-8,
 ):
-    """A loop-per-step NumPy transcription of the §1.8 pseudo-code with padded rows masked out."""
+    """A loop-per-step NumPy transcription of the paper pseudo-code with padded rows masked out."""
     entropy = np.asarray(entropy, np.float64)
     rows = [s for s in range(len(entropy)) if valid[s]]
     out = np.zeros(len(entropy))

@@ -1,4 +1,4 @@
-"""Property tests of the logit-dynamics formula (spec/empg.md §5.1, §5.2, §5.4).
+"""Property tests of the logit-dynamics formula.
 
 Random categorical sizes n in [2, 1000] share one compiled shape: every row has V = 1000 logits and
 the entries past n are -inf, which the ops treat as absent categories.
@@ -101,7 +101,7 @@ def test_norm_equals_autodiff_gradient_norm(seed, n_max, scale):
 
 
 def test_many_random_cases_in_one_sweep():
-    """10^4 cases with n in [2, 1000] in one call (spec/empg.md §5.4 check 1)."""
+    """10^4 cases with n in [2, 1000] in one call."""
     z, c, eta_a, _ = _random_rows(0, 2, V, 3.0, rows=10_000)
     got, _ = _norm_and_update(z, c, eta_a)
     well_conditioned = _one_minus_pc64(z, c) > 1e-9

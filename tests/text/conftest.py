@@ -22,9 +22,10 @@ from tokenizers import (
 
 from empg_jax import envs
 from empg_jax.agents import PromptBuilder, PromptSizes, agent_tokenizer
-from empg_jax.envs.core import oracle_policy, rollout
+from empg_jax.envs.core import oracle_policy
 from empg_jax.text import qwen
 from empg_jax.text.chat import ChatTokenizer
+from tests.envs.episodes import rollout
 
 ENV_NAMES = ("household", "shop", "search")
 # The CPU configs' budgets (configs/base.py); P fits the longest (shop, thinking mode).

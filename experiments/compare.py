@@ -1,0 +1,156 @@
+"""Compare RL algorithms from shared SFT policies: a grid of environments x seeds x arms.
+
+    python -m experiments.compare --config=configs/compare/household.py --workdir=runs/cmp
+    python -m experiments.compare --config=configs/compare/default.py --workdir=runs/default
+
+Per environment and seed, SFT runs once; every arm continues the same end-of-SFT checkpoint with
+its own RL settings and is evaluated on the same tasks with the same keys. Re-running skips
+finished cells and resumes unfinished ones. Writes `results.md` and `results.json` (success per
+split: mean and 95% interval over seeds, and each arm's paired difference from the baseline
+arm), `curves.png` (training success, KL, clip fraction and the logit-dynamics telemetry of
+every arm, mean +- standard error over seeds) and `entropy_change.png` (the change of step
+entropy after RL by SFT step-entropy decile, on the SFT policy's own evaluation steps).
+
+The config (`configs/compare/*.py`) names, per environment label, a training config file
+(`experiments`), the `seeds`, the `arms` ("name: field=value ..."; arms may set rl.*, eval.*,
+log.*, checkpoint.*), the `baseline` arm, and `overrides` ("field=value") applied to every cell.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import sys
+import time
+from pathlib import Path
+
+from absl import flags
+from ml_collections import config_flags
+
+from experiments import _cli
+
+FLAGS = flags.FlagValues()
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "configs/compare/<name>.py", flag_values=FLAGS
+)
+flags.DEFINE_string("workdir", None, "folder of the grid's runs and report", flag_values=FLAGS)
+_cli.required(FLAGS, "config", "workdir")
+
+
+def _load_config_file(path: str):
+    """`get_config()` of a training config file (with an optional `:variant`)."""
+    path, _, variant = path.partition(":")
+    if not Path(path).is_file():
+        raise _cli.UsageError(f"experiment config {path!r} does not exist")
+    spec = importlib.util.spec_from_file_location(f"_compare_{Path(path).stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return (lambda: module.get_config(variant)) if variant else module.get_config
+
+
+def _factory(path: str, overrides: tuple[str, ...]):
+    from empg_jax.training import validate
+    from empg_jax.training.compare import _set
+
+    get = _load_config_file(path)
+
+    def make():
+        c = get()
+        for item in overrides:
+            field, eq, text = item.partition("=")
+            if not eq:
+                raise _cli.UsageError(f"override {item!r} is not field=value")
+            try:
+                value = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                value = text
+            _set(c, field, value)
+        return validate(c)
+
+    return make
+
+
+def _main() -> int:
+    from empg_jax.training.compare import (
+        Grid,
+        entropy_change,
+        parse_arm,
+        plot_grid,
+        results_markdown,
+        run_grid,
+        summarize,
+    )
+
+    c = _CONFIG.value
+    workdir = Path(FLAGS.workdir)
+    configs = {}
+    for item in c.experiments:
+        env, eq, path = item.partition("=")
+        if not eq:
+            raise _cli.UsageError(f"experiment {item!r} is not label=configs/<file>.py")
+        configs[env.strip()] = _factory(path.strip(), tuple(c.overrides))
+    grid = Grid(configs, tuple(c.seeds), tuple(parse_arm(a) for a in c.arms), c.baseline)
+    for make in configs.values():  # every cell's config validates before anything trains
+        make()
+    start = time.perf_counter()
+    cells = run_grid(grid, workdir)
+    summary = summarize(cells, grid.baseline)
+    text = results_markdown(summary, grid.baseline)
+    print(text)
+    workdir.mkdir(parents=True, exist_ok=True)
+    header = (
+        f"# {Path(c.name if 'name' in c else 'comparison').name}\n\n"
+        f"success % at the final RL iteration, mean [95% interval] over seeds; 'vs "
+        f"{grid.baseline}' is the paired difference from the baseline arm of the same seed "
+        f"(same SFT checkpoint, same evaluation tasks and keys)\n\n"
+    )
+    (workdir / "results.md").write_text(header + text + "\n")
+    (workdir / "results.json").write_text(
+        json.dumps({"summary": summary, "cells": cells}, indent=1)
+    )
+    plot_grid(workdir, cells, workdir / "curves.png")
+    if c.entropy_analysis:
+        _entropy_figure(grid, workdir, entropy_change, c.entropy_split)
+    print(
+        f"[compare] {len(cells)} cells, {time.perf_counter() - start:.0f} s; report: "
+        f"{workdir / 'results.md'}, {workdir / 'curves.png'}"
+    )
+    return 0
+
+
+def _entropy_figure(grid, workdir: Path, entropy_change, split: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    envs = list(grid.configs)
+    fig, axes = plt.subplots(1, len(envs), figsize=(5 * len(envs), 3.4), squeeze=False)
+    out = {}
+    for ax, env in zip(axes[0], envs, strict=True):
+        arms = [a.name for a in grid.arms]
+        per_seed = [
+            entropy_change(grid.configs[env], workdir, env, s, arms, split) for s in grid.seeds
+        ]
+        out[env] = per_seed
+        deciles = np.arange(1, 11)
+        for arm in arms:
+            ax.plot(deciles, np.mean([p[arm] for p in per_seed], axis=0), marker="o", label=arm)
+        ax.axhline(0.0, color="k", lw=0.5)
+        ax.set_title(f"{env}: step-entropy change after RL ({split})", fontsize=9)
+        ax.set_xlabel("decile of the SFT policy's step entropy")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(workdir / "entropy_change.png", dpi=110)
+    plt.close(fig)
+    (workdir / "entropy_change.json").write_text(json.dumps(out, indent=1))
+
+
+def main(argv: list[str] | None = None) -> int:
+    return _cli.run(_main, FLAGS, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""The comparison harness: arm specs, the statistics (against hand-computed values), and a
+small grid on the toy environment (shared SFT, resumable cells, the report)."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from empg_jax.training import ConfigError
+from empg_jax.training import compare as cmp
+from tests.agents.toy_env import toy_config
+
+
+def test_parse_arm():
+    arm = cmp.parse_arm("empg_zeta0.05: rl.empg.enabled=True rl.empg.zeta=0.05 rl.algorithm='dapo'")
+    assert arm.name == "empg_zeta0.05"
+    assert arm.overrides == (
+        ("rl.empg.enabled", True),
+        ("rl.empg.zeta", 0.05),
+        ("rl.algorithm", "dapo"),
+    )
+    with pytest.raises(ConfigError, match="cannot differ between arms"):
+        cmp.parse_arm("bad: model.hidden_size=64")
+    with pytest.raises(ConfigError, match="is not field=value"):
+        cmp.parse_arm("bad: rl.lr")
+    with pytest.raises(ConfigError, match="must start with a name"):
+        cmp.parse_arm(": rl.lr=1")
+
+
+def test_intervals_against_hand_computed_values():
+    m, lo, hi = cmp.mean_ci([0.1, 0.2, 0.3])
+    half = 4.303 * 0.1 / math.sqrt(3)  # t(0.975, 2 df) x sd / sqrt(n)
+    np.testing.assert_allclose([m, lo, hi], [0.2, 0.2 - half, 0.2 + half], rtol=1e-9)
+    assert cmp.mean_ci([0.4]) == (0.4, 0.4, 0.4)
+    # Wilson 95% interval of 8 successes in 10: (0.4902, 0.9433).
+    np.testing.assert_allclose(cmp.wilson_ci([1] * 8 + [0] * 2), [0.8, 0.4902, 0.9433], atol=1e-4)
+
+
+def _cell(arm, seed, won, before=None):
+    after = {"valid_seen": {"success": float(np.mean(won)), "episodes": len(won)}}
+    after["valid_seen"]["won_per_task"] = list(won)
+    return {"env": "toy", "seed": seed, "arm": arm, "before": before, "after": after}
+
+
+def test_summary_pairs_arms_by_seed_and_by_task():
+    cells = [
+        _cell("base", 0, [1, 0, 0, 0]),
+        _cell("new", 0, [1, 1, 0, 0]),
+        _cell("base", 1, [1, 1, 1, 0]),
+        _cell("new", 1, [1, 1, 1, 1]),
+    ]
+    s = cmp.summarize(cells, "base")["toy"]["arms"]
+    np.testing.assert_allclose(s["new"]["valid_seen"]["success"][0], 0.75)
+    # per-seed differences 0.25 and 0.25: mean 0.25, no spread
+    np.testing.assert_allclose(s["new"]["valid_seen"]["vs_baseline"], [0.25, 0.25, 0.25])
+    assert s["new"]["valid_seen"]["interval_over"] == "seeds"
+    one = cmp.summarize(cells[:2], "base")["toy"]["arms"]["new"]["valid_seen"]
+    assert one["interval_over"] == "episodes"
+    d = np.array([0, 1, 0, 0], float)  # per-task differences of seed 0
+    half = 3.182 * d.std(ddof=1) / 2.0
+    np.testing.assert_allclose(one["vs_baseline"], [0.25, 0.25 - half, 0.25 + half], rtol=1e-9)
+    np.testing.assert_allclose(one["success"], cmp.wilson_ci([1, 1, 0, 0]))
+    table = cmp.results_markdown(cmp.summarize(cells, "base"), "base")
+    assert "| new | 75.0 [" in table and "+25.0 [+25.0, +25.0]" in table
+
+
+@pytest.mark.slow
+def test_a_small_grid_shares_sft_resumes_and_reports(tmp_path, monkeypatch, capsys):
+    def base():
+        c = toy_config(**{"sft.steps": 8, "rl.iterations": 2, "eval.num_tasks": 8})
+        c.sft.data = "memory"
+        return c
+
+    arms = [
+        cmp.parse_arm("base: rl.empg.enabled=False"),
+        cmp.parse_arm("empg: rl.empg.enabled=True"),
+    ]
+    grid = cmp.Grid({"toy": base}, (0, 1), arms, "base")
+    from empg_jax.training import experiment
+
+    calls = []
+    sft_step = experiment.Experiment.sft_step
+    monkeypatch.setattr(
+        experiment.Experiment, "sft_step", lambda self, *a: calls.append(1) or sft_step(self, *a)
+    )
+    cells = cmp.run_grid(grid, tmp_path, log=lambda m: None)
+    assert len(calls) == 2 * 8  # SFT once per seed: the arms continue its checkpoint
+    assert sorted((c["seed"], c["arm"]) for c in cells) == [
+        (0, "base"),
+        (0, "empg"),
+        (1, "base"),
+        (1, "empg"),
+    ]
+    for seed in (0, 1):
+        sft = json.loads((tmp_path / "toy" / f"seed{seed}" / "sft" / "cell.json").read_text())
+        for arm in ("base", "empg"):
+            cell = json.loads((tmp_path / "toy" / f"seed{seed}" / arm / "cell.json").read_text())
+            assert cell["before"] == sft["before"]  # the same SFT policy, evaluated once
+            runs = [
+                [r for r in cmp.read_jsonl(tmp_path / "toy" / f"seed{seed}" / d / "metrics.jsonl")
+                 if r["phase"] == "sft"]
+                for d in ("sft", arm)
+            ]  # fmt: skip
+            assert runs[0] == runs[1]
+    # A second call trains nothing: every cell is finished.
+    monkeypatch.setattr(cmp, "train", lambda *a, **k: pytest.fail("retrained a finished cell"))
+    again = cmp.run_grid(grid, tmp_path, log=lambda m: None)
+    assert again == cells
+    summary = cmp.summarize(cells, "base")
+    assert set(summary["toy"]["arms"]) == {"base", "empg"}
+    cmp.plot_grid(tmp_path, cells, tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").stat().st_size > 10_000
