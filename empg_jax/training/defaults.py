@@ -110,7 +110,7 @@ def get_config(env: str = "household") -> ml_collections.ConfigDict:
     # The update's forward over packed streams (no prompt padding, no filler rows) of pack_len
     # tokens (0: max(4096, 8 x (P + L))); share_prefixes computes a prompt prefix shared by rows
     # of a mini-batch once. pack=False: rows padded to P + L (MoE models always are).
-    c.rl.pack = False
+    c.rl.pack = True
     c.rl.pack_len = 0
     c.rl.share_prefixes = False
     c.rl.lr = 3e-4
