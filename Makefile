@@ -21,7 +21,7 @@ WORKERS ?= 2
 .PHONY: install run test test-quick notebooks bench lint clean help
 
 help:
-	@echo "make run         - the default experiment end to end on CPU (table, plots, checkpoint)"
+	@echo "make run         - the default experiment on CPU: SFT, then GRPO vs GRPO + EMPG (table, plots, checkpoints)"
 	@echo "make test        - the whole test suite (8 simulated CPU devices)"
 	@echo "make test-quick  - the suite without tests marked slow"
 	@echo "make notebooks   - execute analysis/*.py notebooks into .ipynb + PNG figures"
@@ -41,7 +41,7 @@ $(STAMP): setup.py | $(VENV)/bin/python
 install: $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m experiments.train --config=configs/default.py --workdir=runs/default
+	$(PY) -m experiments.compare --config=configs/compare/default.py --workdir=runs/default
 
 test: $(STAMP)
 	PYTHONPATH=. $(VENV)/bin/lint-imports --no-cache
