@@ -10,8 +10,9 @@ PY := $(VENV)/bin/python
 EXTRAS ?= dev,torch,qwen,envs
 comma := ,
 STAMP := $(VENV)/.install-stamp-$(subst $(comma),-,$(EXTRAS))
-# Simulated 8-device CPU mesh for the whole test run (sharded code is tested this way).
-export XLA_FLAGS ?= --xla_force_host_platform_device_count=8
+# Simulated 8-device CPU mesh for the test run (sharded code is tested this way). `make run`
+# keeps the real single CPU device: the packed RL update is a single-device path.
+TEST_XLA_FLAGS ?= --xla_force_host_platform_device_count=8
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 # pip prints one "Location ... is ignored" warning per local index entry: noise, not failures.
@@ -21,7 +22,7 @@ WORKERS ?= 2
 .PHONY: install run test test-quick notebooks bench lint clean help
 
 help:
-	@echo "make run         - the default experiment end to end on CPU (table, plots, checkpoint)"
+	@echo "make run         - the default experiment on CPU: SFT, then GRPO vs GRPO + EMPG (table, plots, checkpoints)"
 	@echo "make test        - the whole test suite (8 simulated CPU devices)"
 	@echo "make test-quick  - the suite without tests marked slow"
 	@echo "make notebooks   - execute analysis/*.py notebooks into .ipynb + PNG figures"
@@ -41,14 +42,14 @@ $(STAMP): setup.py | $(VENV)/bin/python
 install: $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m experiments.train --config=configs/default.py --workdir=runs/default
+	$(PY) -m experiments.compare --config=configs/compare/default.py --workdir=runs/default
 
 test: $(STAMP)
 	PYTHONPATH=. $(VENV)/bin/lint-imports --no-cache
-	$(PY) -m pytest -n $(WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS)
+	XLA_FLAGS=$(TEST_XLA_FLAGS) $(PY) -m pytest -n $(WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS)
 
 test-quick: $(STAMP)
-	$(PY) -m pytest -n $(WORKERS) --dist loadfile -m "not slow" $(PYTEST_ARGS)
+	XLA_FLAGS=$(TEST_XLA_FLAGS) $(PY) -m pytest -n $(WORKERS) --dist loadfile -m "not slow" $(PYTEST_ARGS)
 
 notebooks: $(STAMP)
 	$(PY) -m analysis.render

@@ -1,5 +1,6 @@
-"""The default experiment (`make run`): SFT on noisy oracle demonstrations, then GRPO + EMPG on
-the household environment, sized for a 2-core CPU.
+"""The default experiment's training config: SFT on noisy oracle demonstrations, then GRPO + EMPG on
+the household environment, sized for a 2-core CPU. `make run` runs it as two arms (GRPO and
+GRPO + EMPG from one SFT checkpoint, `configs/compare/default.py`).
 
     python -m experiments.train --config=configs/default.py --workdir=runs/default
 

@@ -82,9 +82,9 @@ def _main() -> int:
     c.env.eval_splits = ()
     if not accelerator:  # a smoke run: the paper's batch and prompts are for accelerators
         c.rl.tasks_per_iter, c.rl.group_size, c.rl.minibatch_rows = 2, 2, 8
-        c.agent.prompt_len, c.agent.obs_tokens, c.agent.history_obs_tokens = 352, 48, 16
+        c.agent.prompt_len, c.agent.obs_tokens, c.agent.history_obs_tokens = 384, 48, 16
         c.agent.admissible_rows, c.agent.admissible_tokens = 32, 128
-        c.agent.answer_len = min(FLAGS.answer_len, 32)
+        c.agent.answer_len = min(FLAGS.answer_len, 64)
     summary = train(c, out / "run")
     recs = [r for r in read_jsonl(out / "run" / "metrics.jsonl") if r["phase"] == "rl"]
     exp = summary["experiment"]

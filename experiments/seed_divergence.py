@@ -18,7 +18,7 @@ import numpy as np
 from absl import flags
 from ml_collections import config_flags
 
-from empg_jax.exploration import divergence_experiment as dx
+from empg_jax.exploration import divergence_gridworld as dx
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -34,7 +34,7 @@ _CONFIG = config_flags.DEFINE_config_file(
 
 def parse_arm(spec: str) -> tuple[str, bool, float, float, bool]:
     """`name:use_ppo:lambda:c_bar_D[:normalise_divergence]` (the last field optional, default 0;
-    see `divergence_experiment.Arm`)."""
+    see `divergence_gridworld.Arm`)."""
     fields = spec.split(":")
     if len(fields) not in (4, 5):
         raise ValueError(f"arm {spec!r}: expected name:use_ppo:lambda:c_bar_D[:normalise_D]")

@@ -18,10 +18,10 @@ def get_config() -> ml_collections.ConfigDict:
     c.max_grad_norm = 0.5
     c.clip = 0.2  # PPO-clip epsilon
     c.passes = (1, 4, 16)  # K: passes over each batch
-    # name:use_ppo:lambda:c_bar_D[:normalise_D]; the first five are the spec's arms, the rest
+    # name:use_ppo:lambda:c_bar_D[:normalise_D]; the first five are our design's arms, the rest
     # extra probes of why lambda <= 0.5 does not avoid the distractor at K = 16 (README (a)):
     # lambda = 1 is in lns/dapo's default sweep {0.1, 0.5, 1.0}; lambda = 2 lies outside it; the
-    # `_normD` arms divide D by the advantage's RMS as well (off in lns/dapo and the spec).
+    # `_normD` arms divide D by the advantage's RMS as well (off in lns/dapo and our design).
     c.arms = (
         "pgis:0:0.0:0.0",
         "ppo_clip:1:0.0:0.0",

@@ -24,7 +24,7 @@ def get_config() -> ml_collections.ConfigDict:
         "ensemble-10",
         "ensemble-20",
     )
-    c.late_window = 1000  # "regret, last 1000 steps" of the spec table
+    c.late_window = 1000  # "regret, last 1000 steps" of our design table
     c.tolerance = 0.2  # HyperAgent (M >= d) within 20 % of exact TS
     # Neural hypermodel on the same bandit (spec `run_nonlinear.py` defaults, sigma = env noise).
     c.neural = ml_collections.ConfigDict()
@@ -33,7 +33,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.neural.num_steps = 1000
     c.neural.noise_std = 0.1
     c.neural.agents = ("hyperagent", "ensemble", "greedy")
-    c.neural.update_every = 1  # one Adam step per pull; the spec's 4 needs a longer horizon
+    c.neural.update_every = 1  # one Adam step per pull; our design's 4 needs a longer horizon
     c.neural.late_window = 200
     c.figure = "analysis/figures/exploration_linear_bandit.png"
     return c

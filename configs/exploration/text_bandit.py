@@ -16,7 +16,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.feature_layers = 2
     c.agents = ("hyperagent", "greedy", "egreedy")
     c.epsilon = 0.1
-    # Hypermodel head on the features. Spec moderation defaults are M = 4, pm/pm/sp, Adam 1e-3,
+    # Hypermodel head on the features. Our moderation defaults are M = 4, pm/pm/sp, Adam 1e-3,
     # weight decay 0.01, updates every step from t = 2; we keep those and deviate where a frozen
     # random transformer needs it: a linear head (no MLP), batch 32 instead of 2, sigma 0.1
     # instead of 0.01, posterior / prior scale 1.0 / 0.05 instead of 0.1 / 0.1.

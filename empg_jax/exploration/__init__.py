@@ -60,7 +60,7 @@ __all__ = [
 # sequential random projection check ((e)) and the seed systems (a), (c), (d), (f) of
 # (docs/exploration.md).
 from empg_jax.exploration import bandits as bandits  # noqa: E402
-from empg_jax.exploration import divergence_experiment as divergence_experiment  # noqa: E402
+from empg_jax.exploration import divergence_gridworld as divergence_gridworld  # noqa: E402
 from empg_jax.exploration import games as games  # noqa: E402
 from empg_jax.exploration import hyperagent as hyperagent  # noqa: E402
 from empg_jax.exploration import psrl as psrl  # noqa: E402

@@ -2,7 +2,7 @@
 
 A problem instance is K fixed unit-norm arm features x_a in R^d and an unknown theta* ~ N(0, I);
 pulling arm a returns r = <x_a, theta*> + N(0, sigma^2). Regret of a pull is
-max_a <x_a, theta*> - <x_chosen, theta*> (pseudo-regret: noise-free, as in the spec's calibration).
+max_a <x_a, theta*> - <x_chosen, theta*> (pseudo-regret: noise-free, as in the calibration).
 Pure functions with explicit keys, so a whole run is one `lax.scan` and seeds are a `vmap`.
 """
 

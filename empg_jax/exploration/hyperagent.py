@@ -22,7 +22,7 @@ with rows of W0 Gaussian normalised to unit norm x prior_std and b0 a unit vecto
     L = mean_i mean_j (y_i + sigma <xi_j, z_i> - f(x_i, xi_j)_{a_i})^2 + (beta / |D|) R
 
 R is the mean squared hypermodel output mean_j mean_k (W xi_j + b)_k^2, the reference code's reading
-of the spec's ||W||^2 [reconstructed from szrlee/GPT-HyperAgent]. Ensemble sampling (index kind
+of ||W||^2 [reconstructed from the authors' released code]. Ensemble sampling (index kind
 `oh`) and greedy (no prior branch, xi = 0) run on the same code.
 """
 
@@ -181,7 +181,7 @@ def run_linear_sweep(
     num_arms: int = 100,
     noise_std: float = 1.0,
 ) -> jax.Array:
-    """Spec (b) check experiment: every (agent, M) of `agents` on S seeds, one compiled program.
+    """HyperAgent check experiment: every (agent, M) of `agents` on S seeds, one compiled program.
 
     Seed s uses the same bandit instance for every agent (common random numbers), so differences
     between agents are not instance noise.
@@ -330,7 +330,7 @@ def hypermodel_loss(
     buffer_size: jax.Array,
     config: HypermodelConfig = DEFAULT_HYPERMODEL,
 ) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """Perturbed-target loss of spec (b): returns (loss, metrics).
+    """Perturbed-target loss of seed system (b): returns (loss, metrics).
 
     L = mean_n mean_j (y_n + sigma <xi_j, z_n> - f(x_n, xi_j)_{a_n})^2 + (beta/|D|) R(params).
     """
@@ -354,7 +354,7 @@ def hypermodel_loss(
 class NeuralAgentConfig(NamedTuple):
     """Static settings of the neural bandit agent (spec (b) `run_nonlinear.py` defaults).
 
-    `index_kind`/`update_kind`/`buffer_kind` follow the spec's sp/pn/sp; ensemble sampling uses
+    `index_kind`/`update_kind`/`buffer_kind` follow our design's sp/pn/sp; ensemble sampling uses
     oh/oh/gs and greedy ignores the index (xi = 0) and drops the prior branch.
     """
 

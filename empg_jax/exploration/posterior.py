@@ -348,7 +348,7 @@ def _gaussian_sample(key: chex.PRNGKey, mean: jax.Array, cov: jax.Array) -> jax.
 def factor_deviation(state: LinearPosterior) -> jax.Array:
     """max |eig(Sigma^-1/2 A A^T Sigma^-1/2) - 1| over the non-trivial eigen-directions.
 
-    Spec (e) matrix form: (1 - eps) Sigma <= A A^T <= (1 + eps) Sigma. When M < d, A A^T has rank M
+    Matrix form (e): (1 - eps) Sigma <= A A^T <= (1 + eps) Sigma. When M < d, A A^T has rank M
     and the deviation is at least 1; the check is meaningful for M >= d.
     """
     precision = 0.5 * (state.precision + state.precision.T)

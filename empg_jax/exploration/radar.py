@@ -27,7 +27,7 @@ Loss estimates fed to Hedge (all unbiased for ell_t given the history):
 
 Learners: Hedge x_{t+1} ∝ x_t exp(-eta g_t), and the fixed-share variant (Herbster & Warmuth 1998)
 x_{t+1} = (1 - alpha) Hedge(x_t) + alpha / K, which tracks a switching comparator with dynamic
-regret O(sqrt(T (1 + S) log(KT))) for S switches (the "universal" arm of the spec).
+regret O(sqrt(T (1 + S) log(KT))) for S switches (the "universal" arm of our design).
 
 Metrics: static regret sum_t f_t(x_t) - min_a sum_t ell_t(a) on the realised losses; dynamic regret
 against the best sub-band per `switch_period` segment; jam rate mean_t ell_t(a_t).
@@ -58,8 +58,8 @@ def default_profiles(num_bands: int = 10, high: float = 0.6, low: float = 0.1) -
     """Three band profiles for the switching jammer: profile p spares sub-band (3p + 1) mod K.
 
     Each profile jams every sub-band w.p. `high` except its spared sub-band (w.p. `low`), so the
-    per-segment best sub-band changes at every switch [reconstructed; the spec says only "three band
-    profiles"].
+    per-segment best sub-band changes at every switch [reconstructed from "three band profiles"
+    alone].
     """
     if num_bands < 3:
         raise ValueError(f"num_bands must be >= 3 for three profiles, got {num_bands}")

@@ -14,7 +14,7 @@ ratio r_t = ||S_t||^2 / V_t. Writing every step as a relative increment c_t = x_
     u_0 = z_0,   u_t = (u_{t-1} + sqrt(c_t) z_t) / sqrt(1 + c_t)
 
 (x_t > 0 without loss of generality, z is symmetric), which stays finite even when V_T spans 50
-orders of magnitude. Sequences of the spec:
+orders of magnitude. Sequences of our design:
 
     const     x_t = 1                   c_t = 1 / t
     geom      x_t^2 = V_{t-1}           c_t = 1
@@ -71,7 +71,7 @@ def sequence_ratios(
     boundary: float = 0.5,
     max_index: int | None = None,
 ) -> jax.Array:
-    """Ratios r_t for t = 0..num_steps of one spec sequence with sphere projections: `[T + 1]`.
+    """Ratios r_t for t = 0..num_steps of one design sequence with sphere projections: `[T + 1]`.
 
     Args:
       key: PRNG key.

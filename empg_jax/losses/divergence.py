@@ -48,7 +48,7 @@ def divergence_returns(
     c_{t+1}); `c_bar` = 1 propagates it along the whole trajectory (truncated importance
     weights, as in V-trace). With `rho_bar = c_bar = inf` the recursion is the per-decision
     importance-sampling estimator and E_beta[D_t | s_t, a_t] = Q^pi_c(s_t, a_t) exactly.
-    `rho_bar` is an addition of ours (the spec fixes it to 1).
+    `rho_bar` is an addition of ours (our design fixes it to 1).
 
     No gradient flows through the result (it is a target).
 
@@ -121,7 +121,7 @@ def divergence_augmented_advantages(
       discounts: gamma * (1 - done_t), `[T]`.
       coefficient: lambda, the weight of the divergence (paper sweeps {0.1, 0.5, 1.0}).
       c_bar: trace truncation c-bar_D (paper sweeps {0, 0.5, 0.9, 1.0}; 0 = one step ahead).
-      rho_bar: truncation of the weight on each step's own divergence (spec: 1).
+      rho_bar: truncation of the weight on each step's own divergence (our design: 1).
 
     Returns:
       The augmented advantages, `[T]`, without gradient through D.

@@ -15,6 +15,7 @@ import numpy as np
 from flax import nnx
 
 from empg_jax.models.config import ModelConfig
+from empg_jax.models.packed import PackedPlan, block_sparse_attention
 from empg_jax.models.sharding import constrain
 
 Array = jax.Array
@@ -125,7 +126,7 @@ class Attention(nnx.Module):
         x_BxTxD: Array,
         sin_BxTxR: Array,
         cos_BxTxR: Array,
-        mask_BxTxS: Array,
+        mask_BxTxS: Array | PackedPlan,
         kv_cache: tuple[Array, Array] | None = None,
         cache_index: Array | int = 0,
     ) -> tuple[Array, tuple[Array, Array] | None]:
@@ -134,7 +135,8 @@ class Attention(nnx.Module):
         Without a cache, keys are this call's T tokens (S = T). With a cache (keys [B, K, S, Dh],
         values [B, K, Dh, S]), this call's keys and values are written at slots
         [cache_index, cache_index + T) and the queries attend over all S slots; `mask_BxTxS`
-        says which slots each query may see.
+        says which slots each query may see. A `packed.PackedPlan` instead of the mask (B = 1,
+        no cache) runs block-sparse attention over a packed stream.
         """
         cfg, dt = self.cfg, self.cfg.compute_dtype
         b, t, _ = x_BxTxD.shape
@@ -151,6 +153,10 @@ class Attention(nnx.Module):
         q = constrain(apply_rope(q, sin_BxTxR, cos_BxTxR), ("batch", "length", "heads", None))
         k = constrain(apply_rope(k, sin_BxTxR, cos_BxTxR), ("batch", "length", "kv_heads", None))
         v = constrain(v, ("batch", "length", "kv_heads", None))
+        scale = cfg.resolved_head_dim**-0.5
+        if isinstance(mask_BxTxS, PackedPlan):
+            out = block_sparse_attention(q[0], k[0], v[0], mask_BxTxS, scale)[None]
+            return jnp.einsum("bthk,hkd->btd", out, self.o[...].astype(dt)), None
         new_cache = None
         k_axes, v_axes = "bskh", "bskh"
         if kv_cache is not None:
@@ -169,7 +175,6 @@ class Attention(nnx.Module):
             k_axes, v_axes = "bksh", "bkhs"
         groups = cfg.num_heads // cfg.num_kv_heads
         q_grouped = q.reshape(b, t, cfg.num_kv_heads, groups, cfg.resolved_head_dim)
-        scale = cfg.resolved_head_dim**-0.5
         scores = jnp.einsum(f"btkgh,{k_axes}->bkgts", q_grouped, k).astype(jnp.float32) * scale
         # A finite floor (not -inf) keeps fully-masked rows (padding queries) NaN-free.
         scores = jnp.where(mask_BxTxS[:, None, None], scores, jnp.finfo(jnp.float32).min)

@@ -4,6 +4,8 @@
 and a causal mask. `segment_ids` (0 = padding, equal non-zero ids = one packed sequence) restricts
 attention to the same segment and, when `positions` is omitted, restarts positions per segment.
 The sampler uses `forward_cached`, which reads and writes a static-size KV cache.
+`hidden_states_packed` runs one packed stream (`models.packed`): many sequences, or a tree of
+shared prefixes, in one row with block-sparse attention.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from flax import nnx
 from empg_jax.models.config import ModelConfig
 from empg_jax.models.layers import MLP, Attention, make_param, rms_norm, rope_tables
 from empg_jax.models.moe import MoE
+from empg_jax.models.packed import PackedPlan
 from empg_jax.models.sharding import constrain
 
 Array = jax.Array
@@ -158,6 +161,17 @@ class Transformer(nnx.Module):
         positions, mask, where = self._prepare(tokens_BxT, positions, segment_ids)
         x, _, aux = self._trunk(tokens_BxT, positions, mask, where, None, 0)
         return (x, aux) if return_aux else x
+
+    def hidden_states_packed(self, tokens_N: Array, positions_N: Array, plan: PackedPlan) -> Array:
+        """Final normed hidden states [N, D] of a packed stream: token k attends to the keys
+        the plan makes visible (`packed.make_plan`), at RoPE position `positions_N[k]`. Dense
+        models only (an MoE layer's expert load would count the stream's padding)."""
+        if any(layer.is_moe for layer in self.layers):
+            raise ValueError("packed streams are supported for dense models only")
+        chex.assert_rank([tokens_N, positions_N], 1)
+        chex.assert_equal_shape([tokens_N, positions_N])
+        x, _, _ = self._trunk(tokens_N[None], positions_N[None], plan, None, None, 0)
+        return x[0]
 
     def __call__(
         self,

@@ -62,6 +62,7 @@ NON_NEGATIVE_INTS = (
     "sft.warmup_steps",
     "rl.iterations",
     "rl.max_resample",
+    "rl.pack_len",
     "agent.history",
     "agent.top_k",
     "agent.model_prompt_len",
@@ -177,6 +178,14 @@ def validate(config: ml_collections.ConfigDict, *, check_env_name: bool = True):
     if c.rl.pass_rate_lo > c.rl.pass_rate_hi:
         errors.append(
             f"rl.pass_rate_lo={c.rl.pass_rate_lo} must be <= rl.pass_rate_hi={c.rl.pass_rate_hi}"
+        )
+    if c.rl.pack_len and c.rl.pack_len % 32:
+        errors.append(f"rl.pack_len={c.rl.pack_len} must be a multiple of 32 (or 0: automatic)")
+    elif c.rl.pack_len and c.rl.pack_len < c.agent.prompt_len + c.agent.answer_len:
+        errors.append(
+            f"rl.pack_len={c.rl.pack_len} is shorter than one step row (agent.prompt_len + "
+            f"agent.answer_len = {c.agent.prompt_len + c.agent.answer_len}); raise it or set 0 "
+            "(automatic)"
         )
     m = c.model
     if m.preset != "hf":

@@ -14,7 +14,9 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
+from empg_jax.models.packed import make_plan
 from empg_jax.ops import temperature_scaled_logits, token_log_probs
+from empg_jax.training.packing import PackedRows
 
 
 def sequence_logits(
@@ -49,3 +51,54 @@ def answer_log_probs(
     logits = temperature_scaled_logits(logits, temperature)
     mask = answer_mask_SxL.astype(bool)
     return token_log_probs(logits, answer_SxL, where=mask), logits, aux
+
+
+REMAT = False
+
+
+def packed_answer_hidden(graphdef, params, packed: PackedRows, chunk: int):
+    """Final hidden states `[M, L, D]` at the positions predicting each row's answer tokens,
+    from the packed streams of `training.packing.pack_rows` (one piece at a time; empty pieces
+    are skipped, in the backward pass too)."""
+
+    def piece(args):
+        tokens, positions, visible_end, query, key = args
+        plan = make_plan(visible_end, query, key, chunk)
+        return nnx.merge(graphdef, params).hidden_states_packed(tokens, positions, plan)
+
+    if REMAT:
+        piece = jax.checkpoint(piece)
+    shape = jax.eval_shape(piece, jax.tree.map(lambda x: x[0], _piece_args(packed)))
+
+    def body(_, xs):
+        used, args = xs
+        hidden = jax.lax.cond(used, piece, lambda _: jnp.zeros(shape.shape, shape.dtype), args)
+        return None, hidden
+
+    _, hidden_KxNxD = jax.lax.scan(body, None, (packed.used_K, _piece_args(packed)))
+    hidden = hidden_KxNxD.reshape(-1, hidden_KxNxD.shape[-1])
+    return jnp.take(hidden, packed.answer_index_MxL, axis=0)
+
+
+def _piece_args(packed: PackedRows):
+    return (
+        packed.tokens_KxN,
+        packed.positions_KxN,
+        packed.visible_end_KxN,
+        packed.query_chunk_KxP,
+        packed.key_chunk_KxP,
+    )
+
+
+def packed_answer_log_probs(
+    graphdef, params, packed: PackedRows, chunk: int, answer_MxL, answer_mask_MxL, temperature
+):
+    """`answer_log_probs` of the rows packed in `packed`: the same log-probs `[M, L]` and
+    tempered logits `[M, L, V]` at every position of the answer mask, without computing any
+    padding, filler row or (with shared prefixes) repeated prefix."""
+    hidden = packed_answer_hidden(graphdef, params, packed, chunk)
+    model = nnx.merge(graphdef, params)
+    logits = model.logits_from_hidden(hidden).astype(jnp.float32)
+    logits = temperature_scaled_logits(logits, temperature)
+    mask = answer_mask_MxL.astype(bool)
+    return token_log_probs(logits, answer_MxL, where=mask), logits, {}

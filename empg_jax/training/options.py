@@ -44,6 +44,10 @@ class RLOptions:
       epochs, minibatch_rows: passes over the batch, rows per optimiser step.
       moe_bias_rate: the loss-free balance step of MoE router biases after each optimiser step.
       skip_nonfinite: discard an optimiser step whose loss or gradient norm is not finite.
+      pack, pack_len, pack_chunk, share_prefixes: pack each mini-batch's rows into streams of
+        `pack_len` tokens (0: `training.packing.auto_pack_len`), attention in chunks of
+        `pack_chunk` tokens, shared prompt prefixes computed once (`training.packing`); dense
+        models only (MoE models run the padded rows).
       telemetry_rows: rows of the logit-dynamics probe (`training.telemetry`); 0 disables it.
     """
 
@@ -64,6 +68,10 @@ class RLOptions:
     minibatch_rows: int = 128
     moe_bias_rate: float = 0.0
     skip_nonfinite: bool = False
+    pack: bool = False
+    pack_len: int = 0
+    pack_chunk: int = 32
+    share_prefixes: bool = False
     telemetry_rows: int = 0
 
     @classmethod
@@ -98,6 +106,9 @@ class RLOptions:
             minibatch_rows=int(r.minibatch_rows),
             moe_bias_rate=float(c.model.moe_bias_rate),
             skip_nonfinite=c.nonfinite == "skip",
+            pack=bool(r.pack),
+            pack_len=int(r.pack_len),
+            share_prefixes=bool(r.share_prefixes),
             telemetry_rows=int(r.telemetry_rows),
         )
 

@@ -12,11 +12,15 @@ this module only wires them.
 
 Mini-batches: trained rows are shuffled to the front and only ceil(#trained / M) mini-batches of
 M rows run (a `lax.while_loop`), so padding rows after finished episodes and rows removed by a
-filter cost no compute.
+filter cost no compute. With `RLOptions.pack_len` (dense models) each mini-batch's rows are
+packed (`training.packing`): the forward computes no prompt padding and no filler row, and with
+`share_prefixes` a prefix shared by rows of the mini-batch once; the rows, the loss and its
+aggregation are the same as unpacked.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import jax
@@ -37,9 +41,10 @@ from empg_jax.losses import (
 )
 from empg_jax.models import balance_router_biases, load_balance_metrics, num_router_biases
 from empg_jax.ops import masked_mean
-from empg_jax.training.forward import answer_log_probs
+from empg_jax.training.forward import answer_log_probs, packed_answer_log_probs
 from empg_jax.training.guards import keep_finite_update
 from empg_jax.training.options import RLOptions
+from empg_jax.training.packing import PackLayout, auto_pack_len, pack_rows
 from empg_jax.training.state import TrainState, jit_train_step
 from empg_jax.training.telemetry import logit_dynamics
 
@@ -89,12 +94,21 @@ def rl_advantages(batch: Rollout, opts: RLOptions):
     return adv_S, train_S, aux
 
 
+def _log_probs(graphdef, params, mb, mask, temperature, chunk):
+    """Answer log-probs, tempered logits and model aux of a mini-batch (packed or not)."""
+    if "packed" in mb:
+        return packed_answer_log_probs(
+            graphdef, params, mb["packed"], chunk, mb["answer"], mask, temperature
+        )
+    return answer_log_probs(
+        graphdef, params, mb["prompt"], mb["prompt_mask"], mb["answer"], mask, temperature
+    )
+
+
 def _policy_loss(graphdef, opts: RLOptions, ref_params, temperature, params, mb):
     """The loss of one mini-batch of rows and its metrics."""
     mask = mb["answer_mask"] & mb["train"][:, None]
-    logp, logits, model_aux = answer_log_probs(
-        graphdef, params, mb["prompt"], mb["prompt_mask"], mb["answer"], mask, temperature
-    )
+    logp, logits, model_aux = _log_probs(graphdef, params, mb, mask, temperature, opts.pack_chunk)
     loss, pg = ppo_policy_loss(
         logp,
         mb["old_log_probs"],
@@ -107,9 +121,7 @@ def _policy_loss(graphdef, opts: RLOptions, ref_params, temperature, params, mb)
     )
     metrics = {"pg_loss": loss, "clip_fraction": pg["clip_fraction"], "approx_kl": pg["approx_kl"]}
     if opts.kl_coef > 0:
-        ref_logp, _, _ = answer_log_probs(
-            graphdef, ref_params, mb["prompt"], mb["prompt_mask"], mb["answer"], mask, temperature
-        )
+        ref_logp, _, _ = _log_probs(graphdef, ref_params, mb, mask, temperature, opts.pack_chunk)
         kl = aggregate_loss(kl_penalty(logp, ref_logp, opts.kl_kind, mask), mask, opts.aggregation)
         loss = loss + opts.kl_coef * kl
         metrics["kl"] = kl
@@ -122,6 +134,12 @@ def _policy_loss(graphdef, opts: RLOptions, ref_params, temperature, params, mb)
         metrics["expert_load"] = model_aux["expert_load"]
         metrics.update(load_balance_metrics(model_aux["expert_load"]))
     return loss, metrics
+
+
+#: Per mini-batch (means over the update): token positions the packed forward computed, the
+#: tokens the rows need (real prompt + answer, no padding), the tokens stored once shared
+#: prefixes are merged, and 1 when the layout held the mini-batch (always, by its sizes).
+PACK_METRICS = ["pack/positions", "pack/row_tokens", "pack/stream_tokens", "pack/fits"]
 
 
 def rl_update(graphdef, optimizer, opts: RLOptions, state: TrainState, batch: Rollout):
@@ -153,13 +171,36 @@ def rl_update(graphdef, optimizer, opts: RLOptions, state: TrainState, batch: Ro
     names += ["kl"] if opts.kl_coef > 0 else []
     names += ["moe/load_max_over_mean", "moe/load_min_over_mean"] if moe else []
     names += ["skipped_update_fraction"] if opts.skip_nonfinite else []
+    layout = None
+    if opts.pack and not moe:
+        row_len = rows["prompt"].shape[1] + rows["answer"].shape[1]
+        length = opts.pack_len or auto_pack_len(row_len, m, opts.pack_chunk)
+        layout = PackLayout.create(m, row_len, length, opts.pack_chunk, opts.share_prefixes)
+    names += PACK_METRICS if layout is not None else []
 
     def minibatch(carry):
         i, perm, params, opt_state, sums, count = carry
         idx = jax.lax.dynamic_slice_in_dim(perm, i * m, m)
         # Indices past the last row (the filler of the last mini-batch) read zeros: untrained.
         mb = {k: jnp.take(v, idx, axis=0, mode="fill", fill_value=0) for k, v in rows.items()}
+        pack = {}
+        if layout is not None:
+            mb["packed"] = p = pack_rows(
+                mb["prompt"],
+                mb["prompt_mask"],
+                mb["answer"],
+                mb["answer_mask"],
+                mb["train"],
+                layout,
+            )
+            pack = {
+                "pack/positions": p.positions,
+                "pack/row_tokens": p.row_tokens,
+                "pack/stream_tokens": p.stream_tokens,
+                "pack/fits": p.fits,
+            }
         (_, met), grads = grad_fn(params, mb)
+        met = {**met, **{k: v.astype(jnp.float32) for k, v in pack.items()}}
         updates, new_opt_state = optimizer.update(grads, opt_state, params)
         new_params = optax.apply_updates(params, updates)
         if moe:
@@ -239,6 +280,18 @@ def _batch_metrics(batch: Rollout, adv_S, train_S, aux):
 
 
 def jit_rl_update(graphdef, optimizer, opts: RLOptions, state_shardings=None, batch_sharding=None):
-    """`jax.jit(rl_update)` with the static parts bound; the state is donated."""
+    """`jax.jit(rl_update)` with the static parts bound; the state is donated.
+
+    Packing (`opts.pack`) lays a mini-batch out on one device: on a mesh of several devices the
+    rows stay padded, so that they stay split over the mesh."""
+    if opts.pack and _mesh_size(batch_sharding) > 1:
+        opts = dataclasses.replace(opts, pack=False)
     fn = functools.partial(rl_update, graphdef, optimizer, opts)
     return jit_train_step(fn, state_shardings, batch_sharding)
+
+
+def _mesh_size(shardings) -> int:
+    sizes = [
+        s.mesh.size for s in jax.tree.leaves(shardings) if isinstance(s, jax.sharding.NamedSharding)
+    ]
+    return max(sizes, default=1)

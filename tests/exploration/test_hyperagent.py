@@ -58,7 +58,7 @@ def test_run_linear_agent_jitted_and_vmapped():
 
 @pytest.mark.slow
 def test_linear_bandit_reduced_pass_criteria():
-    """Reduced spec (b) check: d=5, K=50, T=1000, 24 seeds, one program for all agents."""
+    """Reduced seed system (b) check: d=5, K=50, T=1000, 24 seeds, one program for all agents."""
     d, t = 5, 1000
     agents = (("ts", 1), ("greedy", 1), ("hyperagent", 2 * d), ("ensemble", 2))
     keys = jax.random.split(jax.random.key(0), 24)

@@ -94,7 +94,7 @@ def test_make_arm_rejects_bad_input():
 
 @pytest.mark.slow
 def test_reduced_check_experiment():
-    """Spec (d) pass criteria at T = 4000 (segments of 800), 6 seeds, one compiled program."""
+    """System (d) pass criteria at T = 4000 (segments of 800), 6 seeds, one compiled program."""
     horizon, period = 4000, 800
     names = [(j, a) for j in radar.JAMMERS for a in radar.ARMS]
     arms = radar.stack_arms([radar.make_arm(a, j, horizon=horizon) for j, a in names])

@@ -42,7 +42,7 @@ def test_fit_and_required_index_helpers():
 
 @pytest.mark.slow
 def test_any_time_failure_reduced_pass_criteria():
-    """Reduced spec (e): decay in M, sup-over-time > fixed-time, required M ~ log T."""
+    """Reduced seed system (e): decay in M, sup-over-time > fixed-time, required M ~ log T."""
     eps, trials = 0.5, 600
     grid = np.array([8, 16, 24, 32, 48, 64, 96])
     key = jax.random.key(0)

@@ -106,7 +106,7 @@ def test_default_positions_restart_per_segment():
 
 
 def test_gqa_with_repeated_kv_equals_mha():
-    """GQA with K < H equals MHA whose KV weights repeat each KV head H/K times (seed spec (i))."""
+    """GQA with K < H equals MHA whose KV weights repeat each KV head H/K times (system (i))."""
     mha_cfg = CFG.replace(num_kv_heads=CFG.num_heads)
     mha = _model(mha_cfg)
     groups = CFG.num_heads // CFG.num_kv_heads

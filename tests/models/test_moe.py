@@ -67,7 +67,7 @@ def test_sequence_balance_loss_is_one_when_uniform():
 
 @pytest.mark.slow
 def test_loss_free_balancing_check_experiment():
-    """Seed spec (i) check 1: 16 experts, top-2, d=64, router skewed by +2 on 3 experts, u=0.01:
+    """Seed system (i) check 1: 16 experts, top-2, d=64, router skewed by +2 on 3 experts, u=0.01:
     the max/min load ratio falls from > 5 to < 1.3 within 200 steps.
 
     The ratio is measured on the load averaged over the last 20 steps: with a fixed-size sign

@@ -35,6 +35,7 @@ def _set(c, dotted, value):
         ("rl.epochs", 0, "rl.epochs=0 must be a positive integer"),
         ("sft.schedule", "linear", "sft.schedule='linear' is not one of ('constant', 'cosine')"),
         ("sft.warmup_steps", -1, "sft.warmup_steps=-1 must be a non-negative integer"),
+        ("rl.pack_len", 40, "rl.pack_len=40 must be a multiple of 32 (or 0: automatic)"),
         ("model.experts_per_token", 8, "model.experts_per_token=8 must be <= model.num_experts=4"),
     ],
 )

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from empg_jax.exploration import divergence_experiment as dx
+from empg_jax.exploration import divergence_gridworld as dx
 from empg_jax.testing import run_variants
 
 
@@ -60,7 +60,7 @@ def test_make_arm_rejects_bad_input():
 
 @pytest.mark.slow
 def test_reduced_check_experiment():
-    """Spec (a), reduced (4 seeds, 40 iterations, one compiled program). Asserted, as measured
+    """System (a), reduced (4 seeds, 40 iterations, one compiled program). Asserted, as measured
     robustly: at K = 1 every arm is the same algorithm (pi = beta, so D = 0, rho = 1 and the
     clip is inactive: identical runs); at K = 16 the multi-step divergence arm (lambda 2,
     c-bar_D 1) keeps the per-iteration KL(pi_new || beta) far below plain pgis, and so does

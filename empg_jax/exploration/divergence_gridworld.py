@@ -11,14 +11,14 @@ value [S]. Each iteration collects `num_envs` episodes of at most `length` steps
 then takes K full-batch gradient passes on that batch (data reuse):
 
   * advantages: V-trace (rho-bar = c-bar = 1) recomputed with the current pi and V every pass,
-    A_t = r_t + gamma_t v_{t+1} - V(s_t), divided by (RMS(A) + 1e-4) as in `lns/dapo`;
+    A_t = r_t + gamma_t v_{t+1} - V(s_t), divided by (RMS(A) + 1e-4) as in the released code;
   * policy loss: `pgis_loss` (importance-weighted PG) or `ppo_policy_loss` (PPO-clip) on
     A - lambda sg(D), D = `divergence_returns` with trace truncation c-bar_D (lambda = 0 is no
     divergence; c-bar_D = 0 the one-step KL; c-bar_D = 1 the multi-step divergence);
   * value loss 0.5 mean(min(sg(rho), 3) (V - v_target)^2), total L_pi + 0.5 L_V, global
-    grad-norm clip 0.5, Adam (`lns/dapo` defaults; the learning rate is larger for tables).
+    grad-norm clip 0.5, Adam (the paper's defaults; the learning rate is larger for tables).
 
-Arms (spec): pgis (lambda 0), PPO-clip, pgis + one-step KL (c-bar_D 0), pgis + multi-step
+Arms (our design): pgis (lambda 0), PPO-clip, pgis + one-step KL (c-bar_D 0), pgis + multi-step
 divergence (c-bar_D 1, lambda in {0.1, 0.5}). Reported per iteration: the success rate of the
 batch (return, beta's rollouts) and the exact KL(pi_new || beta) after the K passes, averaged over
 the visited states of the batch.
@@ -54,7 +54,7 @@ class Arm(NamedTuple):
     """Traced arm description: loss kind, divergence weight and trace truncation, passes K.
 
     `normalise_divergence` divides D by the same RMS as the advantage, i.e. the policy sees
-    (A - lambda D) / RMS(A) instead of A / RMS(A) - lambda D. `lns/dapo` (and the spec's "loss as
+    (A - lambda D) / RMS(A) instead of A / RMS(A) - lambda D. `lns/dapo` (and our design's "loss as
     implemented") does not normalise D, so this is off by default; it is a probe of how much of
     lambda's effect depends on the reward scale [reconstructed, not the released code].
     """
@@ -94,7 +94,7 @@ def gridworld_step(
 
     Two terminal cells: the goal (bottom-right, reward 1) and a distractor two cells right of the
     start (reward `distractor_reward`), a trap for policies that commit early [reconstructed: the
-    spec asks only for a sparse-reward gridworld].
+    our design asks only for a sparse-reward gridworld].
 
     Returns:
       (next state, reward, terminated).
