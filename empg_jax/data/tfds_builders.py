@@ -40,7 +40,7 @@ from empg_jax import envs
 from empg_jax.agents import PromptBuilder, PromptSizes, agent_tokenizer
 from empg_jax.data import demos
 
-BUILTIN_ENVS = ("household", "shop", "search")
+BUILTIN_ENVS = ("household", "shop", "search", "workforce")
 
 
 @dataclasses.dataclass

@@ -13,10 +13,16 @@ from typing import Any
 from empg_jax.envs.household import Household
 from empg_jax.envs.search import Search
 from empg_jax.envs.shop import Shop
+from empg_jax.envs.workforce import Workforce
 from empg_jax.text.word import WordTokenizer
 
 #: The built-in environments. Their union of words is the shared vocabulary (`shared_tokenizer`).
-BUILTIN: dict[str, type] = {"household": Household, "shop": Shop, "search": Search}
+BUILTIN: dict[str, type] = {
+    "household": Household,
+    "shop": Shop,
+    "search": Search,
+    "workforce": Workforce,
+}
 
 _REGISTRY: dict[str, Callable[..., Any]] = dict(BUILTIN)
 

@@ -18,10 +18,10 @@ from typing import Any
 import ml_collections
 
 from empg_jax.agents import MODES
-from empg_jax.losses import AGGREGATIONS, ESTIMATORS, KL_KINDS, SCOPES
+from empg_jax.losses import AGGREGATIONS, DPO_SMOOTHING, ESTIMATORS, KL_KINDS, SCOPES
 from empg_jax.training.defaults import get_config
 
-ALGORITHMS = ("grpo", "dapo")
+ALGORITHMS = ("grpo", "dapo", "dpo")
 PRESETS = ("tiny", "small", "hf")
 DTYPES = ("float32", "bfloat16", "float16")
 SCHEDULES = ("constant", "cosine")
@@ -95,6 +95,9 @@ FLOAT_RANGES = {
     "rl.entropy_coef": (0.0, math.inf, False, True),
     "rl.pass_rate_lo": (0.0, 1.0, False, False),
     "rl.pass_rate_hi": (0.0, 1.0, False, False),
+    "rl.dpo_beta": (0.0, math.inf, True, True),
+    "rl.dpo_label_smoothing": (0.0, 0.5, False, True),
+    "env.p_fail": (0.0, 1.0, False, False),
     "rl.empg.k": (0.0, math.inf, False, True),
     "rl.empg.k_future": (0.0, math.inf, False, True),
     "rl.empg.zeta": (0.0, math.inf, False, True),
@@ -204,6 +207,10 @@ def validate(config: ml_collections.ConfigDict, *, check_env_name: bool = True):
             f"model.first_dense_layers={m.first_dense_layers} leaves no MoE layer of "
             f"model.num_layers={m.num_layers}"
         )
+    if c.env.name != "workforce" and (c.env.p_fail or c.env.monolithic):
+        errors.append("env.p_fail and env.monolithic are options of the workforce environment")
+    if c.rl.algorithm == "dpo" and m.num_experts:
+        errors.append("rl.algorithm='dpo' does not rebalance MoE routers; use model.num_experts=0")
     if m.preset == "hf" and not m.hf_checkpoint:
         errors.append("model.preset='hf' needs model.hf_checkpoint (a local folder)")
     if m.hf_checkpoint and not Path(m.hf_checkpoint).is_dir():
@@ -241,6 +248,7 @@ def _add_choice_errors(given: dict[str, Any], errors: list[str], check_env_name:
     choice("rl.scope", SCOPES)
     choice("rl.aggregation", AGGREGATIONS)
     choice("rl.kl_kind", KL_KINDS)
+    choice("rl.dpo_smoothing", DPO_SMOOTHING)
     choice("agent.mode", MODES)
     choice("model.preset", PRESETS)
     choice("model.dtype", DTYPES)

@@ -12,10 +12,14 @@ from __future__ import annotations
 import ml_collections
 
 #: Evaluation splits per environment (others: "test").
-EVAL_SPLITS = {"household": ("valid_seen", "valid_unseen"), "search": ("test_id", "test_ood")}
+EVAL_SPLITS = {
+    "household": ("valid_seen", "valid_unseen"),
+    "search": ("test_id", "test_ood"),
+    "workforce": ("test_seen", "test_unseen"),
+}
 #: CPU-sized prompt and answer lengths where the defaults (352, 12) cannot hold the environment's
 #: longest prompt or action (shop: 400 and 27 tokens, search: 385 and 19).
-CPU_LENGTHS = {"shop": (416, 28), "search": (400, 20)}
+CPU_LENGTHS = {"shop": (416, 28), "search": (400, 20), "workforce": (352, 64)}
 
 
 def get_config(env: str = "household") -> ml_collections.ConfigDict:
@@ -33,6 +37,8 @@ def get_config(env: str = "household") -> ml_collections.ConfigDict:
     c.env.max_objects = 12 if env == "household" else 0  # household size knob (0: env default)
     c.env.task_types = ()  # household subset of task types (empty: all six)
     c.env.rooms = ()  # household subset of rooms (empty: all four)
+    c.env.p_fail = 0.0  # workforce: probability that a worker call fails
+    c.env.monolithic = False  # workforce: the agent calls the workers itself (no planner)
 
     c.model = ml_collections.ConfigDict()
     c.model.preset = "tiny"  # tiny | small | hf
@@ -80,12 +86,13 @@ def get_config(env: str = "household") -> ml_collections.ConfigDict:
     c.sft.demo_episodes = 256
     c.sft.prompt_weight = 0.0  # > 0 adds the prompt tokens' NLL ("train on inputs")
     c.sft.noise = 0.3  # share of random admissible actions in the demonstrations
+    c.sft.success_only = False  # train only on demonstration episodes that won
     # Demonstration rows: "tfds" writes them once to <workdir>/data (array_record) and reads them
     # through grain; "memory" keeps them in memory (the fast path for tiny runs). Same batches.
     c.sft.data = "tfds"
 
     c.rl = ml_collections.ConfigDict()
-    c.rl.algorithm = "grpo"  # grpo | dapo
+    c.rl.algorithm = "grpo"  # grpo | dapo | dpo
     c.rl.iterations = 30
     c.rl.tasks_per_iter = 8  # B
     c.rl.group_size = 4  # G
@@ -118,6 +125,10 @@ def get_config(env: str = "household") -> ml_collections.ConfigDict:
     c.rl.lr = 3e-4
     c.rl.weight_decay = 0.01
     c.rl.grad_clip = 1.0
+    # DPO (rl.algorithm="dpo"): (success, failure) pairs of each group against the SFT policy.
+    c.rl.dpo_beta = 0.1
+    c.rl.dpo_label_smoothing = 0.0
+    c.rl.dpo_smoothing = "conservative"  # conservative (cDPO) | robust (rDPO)
     # Logit-dynamics telemetry (`training.telemetry`): the measured logit step of this many
     # trained rows against |A| sqrt(1 - 2P_c + C), by step-entropy quintile; 0 disables it.
     c.rl.telemetry_rows = 64

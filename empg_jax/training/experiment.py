@@ -44,7 +44,8 @@ from empg_jax.models import (
 from empg_jax.text.chat import ChatTokenizer
 from empg_jax.training import config as config_lib
 from empg_jax.training.distributed import maybe_initialize_distributed
-from empg_jax.training.options import RLOptions, SFTOptions
+from empg_jax.training.dpo import jit_dpo_update
+from empg_jax.training.options import DPOOptions, RLOptions, SFTOptions
 from empg_jax.training.rl import jit_rl_update
 from empg_jax.training.sft import SFTBatch, jit_sft_step
 from empg_jax.training.state import TrainState, create_state, make_optimizer
@@ -135,6 +136,7 @@ class Experiment:
             self._init_env(c)
         self._init_prompts(c)
         self.rl_options = RLOptions.from_config(c)
+        self.dpo_options = DPOOptions.from_config(c) if c.rl.algorithm == "dpo" else None
         self.sft_options = SFTOptions.from_config(c)
         if build_model:
             self._init_policy(c)
@@ -181,6 +183,8 @@ class Experiment:
                 kwargs["task_types"] = tuple(c.env.task_types)
             if c.env.rooms:
                 kwargs["rooms"] = tuple(c.env.rooms)
+        if c.env.name == "workforce":
+            kwargs.update(p_fail=float(c.env.p_fail), monolithic=bool(c.env.monolithic))
         self.env = envs.make(c.env.name, tokenizer=self.tokenizer, **kwargs)
 
     def _init_prompts(self, c: ml_collections.ConfigDict) -> None:
@@ -302,6 +306,14 @@ class Experiment:
     def reset(self, split: str, task_ids: np.ndarray):
         """N episodes reset to `task_ids`, sharded by episode (`episode_sharding`)."""
         n = len(task_ids)
+        if hasattr(self.env, "reset_in_split"):  # one compiled reset serves every split
+            if (None, n) not in self._reset:
+                self._reset[None, n] = jax.jit(
+                    jax.vmap(self.env.reset_in_split, in_axes=(0, None)),
+                    out_shardings=self.episode_sharding(n),
+                )
+            split_index = jnp.int32(self.env.splits.index(split))
+            return self._reset[None, n](jnp.asarray(task_ids, jnp.int32), split_index)
         if (split, n) not in self._reset:
             p = self._params(split)
             self._reset[split, n] = jax.jit(
@@ -331,9 +343,14 @@ class Experiment:
     def new_state(self, params, phase: str, key, with_ref: bool | None = None) -> TrainState:
         opt = self.sft_opt if phase == "sft" else self.rl_opt
         if with_ref is None:
-            with_ref = phase == "rl" and self.config.rl.kl_coef > 0
+            with_ref = phase == "rl" and self.needs_reference
         init = jax.jit(lambda p, k: create_state(p, opt, k, with_ref))
         return init(params, key)
+
+    @property
+    def needs_reference(self) -> bool:
+        """RL keeps the frozen SFT policy: for the KL penalty, or as DPO's reference."""
+        return self.config.rl.kl_coef > 0 or self.dpo_options is not None
 
     def sft_step(self, state: TrainState, batch: SFTBatch):
         if self._sft_step is None:
@@ -349,10 +366,12 @@ class Experiment:
     def rl_step(self, state: TrainState, batch: Rollout):
         sharding = self.batch_sharding(batch)
         if self._rl_step is None:
-            self._rl_step = jit_rl_update(
+            jit_update = jit_rl_update if self.dpo_options is None else jit_dpo_update
+            opts = self.rl_options if self.dpo_options is None else self.dpo_options
+            self._rl_step = jit_update(
                 self.graphdef,
                 self.rl_opt,
-                self.rl_options,
+                opts,
                 jax.tree.map(lambda x: x.sharding, state),
                 sharding,
             )
@@ -379,7 +398,10 @@ class Experiment:
             jnp.asarray(task_ids),
             float(c.sft.noise),
         )
-        return demonstration_rows(self._fits(ro))
+        rows = demonstration_rows(self._fits(ro))
+        if c.sft.success_only:  # OWL: SFT on the expert's successful episodes only
+            rows = {k: v[rows["won"]] for k, v in rows.items()}
+        return rows
 
     def _fits(self, ro: Rollout) -> Rollout:
         """`ro`, after checking that no prompt or demonstration answer was cut to fit."""

@@ -114,6 +114,37 @@ class RLOptions:
 
 
 @dataclasses.dataclass(frozen=True)
+class DPOOptions:
+    """What one DPO update does (`training.dpo.dpo_update`, `rl.algorithm="dpo"`).
+
+    Attributes:
+      beta, label_smoothing, smoothing: `losses.dpo_loss`'s arguments.
+      epochs: optimiser steps per rollout batch (each on the whole batch of pairs).
+      minibatch_rows: step rows per forward / backward pass.
+      skip_nonfinite: discard an optimiser step whose loss or gradient norm is not finite.
+    """
+
+    beta: float = 0.1
+    label_smoothing: float = 0.0
+    smoothing: str = "conservative"
+    epochs: int = 1
+    minibatch_rows: int = 128
+    skip_nonfinite: bool = False
+
+    @classmethod
+    def from_config(cls, c: ml_collections.ConfigDict) -> DPOOptions:
+        r = c.rl
+        return cls(
+            beta=float(r.dpo_beta),
+            label_smoothing=float(r.dpo_label_smoothing),
+            smoothing=r.dpo_smoothing,
+            epochs=int(r.epochs),
+            minibatch_rows=int(r.minibatch_rows),
+            skip_nonfinite=c.nonfinite == "skip",
+        )
+
+
+@dataclasses.dataclass(frozen=True)
 class SFTOptions:
     """What one SFT step does (`training.sft.sft_step`).
 

@@ -77,7 +77,7 @@ def restore_latest(
         barrier("damaged checkpoints set aside")
         ckpt.manager.reload()
     state, meta = found.value
-    want_ref = meta["phase"] == "rl" and c.rl.kl_coef > 0
+    want_ref = meta["phase"] == "rl" and exp.needs_reference
     state = match_reference(state, want_ref, meta, found.step)
     # The saved temperature is run state only once the plateau schedule may have raised it;
     # before RL starts, or with the schedule off, it is the config's (so an RL run started from

@@ -30,7 +30,7 @@ def _set(c, dotted, value):
     "field, value, expected",
     [
         ("rl.epochz", 3, "unknown config key 'rl.epochz'"),
-        ("rl.algorithm", "ppo", "rl.algorithm='ppo' is not one of ('grpo', 'dapo')"),
+        ("rl.algorithm", "ppo", "rl.algorithm='ppo' is not one of ('grpo', 'dapo', 'dpo')"),
         ("rl.estimator", "gae", "rl.estimator='gae' is not one of ('grpo', 'drgrpo', 'rloo')"),
         ("rl.epochs", 0, "rl.epochs=0 must be a positive integer"),
         ("sft.schedule", "linear", "sft.schedule='linear' is not one of ('constant', 'cosine')"),
@@ -156,7 +156,10 @@ def _train_cli(tmp_path, *overrides):
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("--config.rl.algorithm=ppo", "error: rl.algorithm='ppo' is not one of ('grpo', 'dapo')"),
+        (
+            "--config.rl.algorithm=ppo",
+            "error: rl.algorithm='ppo' is not one of ('grpo', 'dapo', 'dpo')",
+        ),
         (
             "--config.rl.epochz=3",
             "error: bad flag: unknown config field 'epochz' (did you mean 'epochs'?)",
