@@ -3,7 +3,7 @@ update computes vs the real tokens it needs, and the update's FLOP/s against a m
 measured in the same run; for the padded update and the packed one (`rl.pack`, and with
 `rl.share_prefixes`), as ratios measured in the same run.
 
-    nice -n 10 python -m experiments.bench_rl_iteration [--iterations 2] [--arms padded,packed]
+    nice -n 10 python -m experiments.bench_rl_iteration [--iterations=2] [--arms=padded,packed]
 
 The experiment is `configs/default.py` (8 tasks x 4 rollouts x horizon 30 = 960 step rows, 4
 mini-batches of 256) at the policy's random initialisation: no SFT, so episodes run the whole
@@ -25,7 +25,6 @@ answer positions only; backward twice the forward. MFU = real FLOP/s / the best 
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import statistics
 import sys
@@ -35,6 +34,9 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from absl import flags
+
+from experiments import _cli
 
 ARMS = {
     "padded": {"pack": False},
@@ -73,18 +75,23 @@ def real_tokens_and_flops(cfg, prompt_mask, answer_mask, train):
     return tokens, 3 * forward
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--iterations", type=int, default=2, help="timed iterations per arm")
-    p.add_argument("--arms", default="padded,packed,shared", help=f"of {', '.join(ARMS)}")
-    p.add_argument("--seed", type=int, default=0)
-    args = p.parse_args(argv)
-    arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+FLAGS = flags.FlagValues()
+flags.DEFINE_integer("iterations", 2, "timed iterations per arm", lower_bound=1, flag_values=FLAGS)
+flags.DEFINE_list("arms", ["padded", "packed", "shared"], "some of " + ", ".join(ARMS),
+                  flag_values=FLAGS)  # fmt: skip
+flags.DEFINE_integer("seed", 0, "config seed", flag_values=FLAGS)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return _cli.run(_main, FLAGS, argv)
+
+
+def _main() -> int:
+    args = FLAGS
+    arms = [a.strip() for a in args.arms if a.strip()]
     bad = [a for a in arms if a not in ARMS]
-    if bad or not arms or args.iterations < 1:
-        print(f"error: --arms must name some of {', '.join(ARMS)} and --iterations >= 1 "
-              f"(got {args.arms!r}, {args.iterations})", file=sys.stderr)  # fmt: skip
-        return 2
+    if bad or not arms:
+        raise _cli.UsageError(f"--arms must name some of {', '.join(ARMS)}, got {args.arms!r}")
 
     from configs import default
     from empg_jax.training import loop, rl_advantages
