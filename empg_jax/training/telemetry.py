@@ -42,14 +42,17 @@ def logit_dynamics(
     probe's answer tokens, and their ratio (`telemetry/measured_q{k}`, `.../formula_q{k}`,
     `.../ratio_q{k}`, k = 1 (lowest entropy) .. NUM_BINS).
 
-    The probe is the first `num_rows` trained rows (in row order), so it is the same for every
-    arm trained on the same batch. Rows without a trained row fill the probe unweighted.
+    The probe is the first `num_rows` trained rows with a nonzero outcome advantage (in row
+    order), so it is the same for every arm trained on the same batch: the formula describes a
+    sample's own step, and a row with A = 0 has none (its logits move only through the other
+    rows). Other rows fill the probe unweighted. A bin without a probe row has ratio 0.
     """
     s = train_S.shape[0]
     r = min(num_rows, s)
-    probe = jnp.argsort(~train_S, stable=True)[:r]
+    informative_S = train_S & (outcome_adv_S != 0)
+    probe = jnp.argsort(~informative_S, stable=True)[:r]
     take = lambda x: jnp.take(x, probe, axis=0)  # noqa: E731
-    weight = take(train_S)
+    weight = take(informative_S)
     mask = take(rows["answer_mask"]) & weight[:, None]
     args = (take(rows["prompt"]), take(rows["prompt_mask"]), take(rows["answer"]), mask)
     _, before, _ = answer_log_probs(graphdef, params_before, *args, temperature)
@@ -76,5 +79,5 @@ def logit_dynamics(
         m, f = masked_mean(row_measured, sel), masked_mean(row_formula, sel)
         out[f"telemetry/measured_q{k + 1}"] = m
         out[f"telemetry/formula_q{k + 1}"] = f
-        out[f"telemetry/ratio_q{k + 1}"] = m / jnp.maximum(f, 1e-12)
+        out[f"telemetry/ratio_q{k + 1}"] = jnp.where(f > 0, m / jnp.where(f > 0, f, 1.0), 0.0)
     return out

@@ -13,6 +13,8 @@ def test_logit_dynamics_matches_numpy():
     batch = ref.rollout_batch(graphdef, params)
     after = jax.tree.map(lambda x: x + 0.05 * jnp.cos(jnp.arange(x.size).reshape(x.shape)), params)
     adv, train = ref.advantages(batch)
+    adv = np.asarray(adv, np.float32).copy()
+    adv[np.flatnonzero(train)[[0, 3]]] = 0.0  # trained rows without a step of their own
     rng = np.random.default_rng(0)
     entropy = rng.uniform(0.0, 3.0, ref.S).astype(np.float32)
     rows = {
@@ -28,7 +30,10 @@ def test_logit_dynamics_matches_numpy():
         )
     )(params, after)  # fmt: skip
 
-    probe = np.flatnonzero(train)[:8]
+    # The probe: trained rows whose outcome advantage is nonzero (here some trained rows have
+    # A = 0, so a probe over all trained rows would differ).
+    informative = np.asarray(train) & (adv != 0)
+    probe = np.flatnonzero(informative)[:8]
     _, before_logits = ref.log_probs(graphdef, params, batch)
     _, after_logits = ref.log_probs(graphdef, after, batch)
     z0, z1 = np.asarray(before_logits)[probe], np.asarray(after_logits)[probe]
@@ -52,4 +57,7 @@ def test_logit_dynamics_matches_numpy():
         want_f = row_f[sel].mean() if sel.any() else 0.0
         np.testing.assert_allclose(float(got[f"telemetry/measured_q{k + 1}"]), want_m, rtol=2e-4)
         np.testing.assert_allclose(float(got[f"telemetry/formula_q{k + 1}"]), want_f, rtol=2e-4)
-    assert row_m.min() > 0 and np.ptp(row_f) > 0
+    assert row_m.min() > 0 and np.ptp(row_f) > 0 and row_f.min() > 0
+    for k in range(NUM_BINS):
+        m, f = float(got[f"telemetry/measured_q{k + 1}"]), float(got[f"telemetry/formula_q{k + 1}"])
+        np.testing.assert_allclose(float(got[f"telemetry/ratio_q{k + 1}"]), m / f, rtol=1e-5)
