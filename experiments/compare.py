@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import importlib.util
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -72,6 +73,8 @@ def _factory(path: str, overrides: tuple[str, ...]):
 
 
 def _main() -> int:
+    import jax
+
     from empg_jax.training.compare import (
         Grid,
         entropy_change,
@@ -82,6 +85,10 @@ def _main() -> int:
         summarize,
     )
 
+    # Every arm compiles the same rollout and evaluation programs again: cache them on disk
+    # (JAX_COMPILATION_CACHE_DIR wins).
+    cache = os.environ.get("JAX_COMPILATION_CACHE_DIR", ".cache/jax")
+    jax.config.update("jax_compilation_cache_dir", cache)
     c = _CONFIG.value
     workdir = Path(FLAGS.workdir)
     configs = {}

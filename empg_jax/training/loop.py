@@ -186,6 +186,9 @@ def _train(exp: Experiment, ckpt: Checkpointer, writer: MetricsWriter) -> dict[s
                 save(step + 1)
         meta["phase"] = "rl"
         state = exp.new_state(state.params, "rl", k_rl)
+        if c.eval.before_rl:  # kept in the end-of-SFT checkpoint: RL runs resumed from it reuse it
+            meta["before"] = evaluate_all(state.params)
+            log_eval("eval_before", 0, meta["before"])
         save(c.sft.steps)
 
     # ----- RL ----------------------------------------------------------------------------
@@ -212,7 +215,9 @@ def _train(exp: Experiment, ckpt: Checkpointer, writer: MetricsWriter) -> dict[s
             save(c.sft.steps + it + 1)
     if c.env.eval_splits:
         writer.log(f"[eval] after RL: {', '.join(c.env.eval_splits)} ...")
-    after = evaluate_all(state.params)
+    # Without RL iterations the policy is the one evaluated before RL (same keys): reuse it.
+    no_rl = c.rl.iterations == 0 and meta["before"] is not None
+    after = meta["before"] if no_rl else evaluate_all(state.params)
     log_eval("eval", c.rl.iterations, after)
     return {"before": meta["before"], "after": after, "state": state, "experiment": exp}
 

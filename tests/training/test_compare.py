@@ -84,8 +84,18 @@ def test_a_small_grid_shares_sft_resumes_and_reports(tmp_path, monkeypatch, caps
     monkeypatch.setattr(
         experiment.Experiment, "sft_step", lambda self, *a: calls.append(1) or sft_step(self, *a)
     )
+    from empg_jax.training import loop
+
+    evaluated = []
+    evaluate = loop.evaluate
+    monkeypatch.setattr(
+        loop, "evaluate", lambda *a, **k: evaluated.append(a[2]) or evaluate(*a, **k)
+    )
     cells = cmp.run_grid(grid, tmp_path, log=lambda m: None)
     assert len(calls) == 2 * 8  # SFT once per seed: the arms continue its checkpoint
+    # Per seed the SFT policy is evaluated once (the arms reuse it from the end-of-SFT
+    # checkpoint, the SFT cell does not repeat it as "after") and each arm once after RL.
+    assert len(evaluated) == 2 * (1 + len(arms)) * len(base().env.eval_splits)
     assert sorted((c["seed"], c["arm"]) for c in cells) == [
         (0, "base"),
         (0, "empg"),
