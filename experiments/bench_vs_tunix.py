@@ -22,15 +22,14 @@ tokenizers 0.23.3 needs safetensors >= 0.8), so it runs from any Python where it
 
     python3 -m venv .venv-tunix && .venv-tunix/bin/pip install google-tunix==0.1.7 \\
         jax==0.10.2 jaxlib==0.10.2 flax==0.12.8 optax==0.2.8 transformers==5.11.0
-    nice -n 10 python -m experiments.bench_vs_tunix --tunix-python .venv-tunix/bin/python
+    nice -n 10 python -m experiments.bench_vs_tunix --tunix_python=.venv-tunix/bin/python
 
-Without Tunix the empg_jax side runs alone. `--baseline DIR` also times the empg_jax checkout
+Without Tunix the empg_jax side runs alone. `--baseline=DIR` also times the empg_jax checkout
 in DIR (e.g. a worktree of main) in the same rounds.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -58,26 +57,27 @@ def _median_ms(xs, warmup):
 # -- workers (run in their own process; only the one asked for imports its system) -------------
 
 
-def _empg_update_fn(graphdef, optimizer, rows: int):
-    """The empg_jax update of one GRPO step: its public `jit_rl_update` (kept here, alone, so
-    the call is easy to follow when that API moves)."""
-    from empg_jax.training.steps import jit_rl_update
+def _empg_update_fn(graphdef, optimizer, rows: int, pack: bool):
+    """The empg_jax update of one GRPO step: its public `jit_rl_update` with typed options."""
+    from empg_jax.training.options import RLOptions
+    from empg_jax.training.rl import jit_rl_update
 
-    rl = dict(estimator="grpo", scope="episode", invalid_penalty=0.0, dynamic_sampling=False,
-              pass_rate_range=None, empg=None, clip_low=CLIP, clip_high=CLIP, dual_clip=None,
-              aggregation="token-mean", kl_coef=BETA, kl_kind="k3", entropy_coef=0.0, epochs=1,
-              minibatch_rows=rows)  # fmt: skip
-    return jit_rl_update(graphdef, optimizer, rl)
+    opts = RLOptions(estimator="grpo", scope="episode", invalid_penalty=0.0, clip_low=CLIP,
+                     clip_high=CLIP, dual_clip=None, aggregation="token-mean", kl_coef=BETA,
+                     kl_kind="k3", epochs=1, minibatch_rows=rows, pack=pack,
+                     share_prefixes=pack)  # fmt: skip
+    return jit_rl_update(graphdef, optimizer, opts)
 
 
 def run_empg(shape: dict, steps: int, warmup: int, seed: int) -> dict:
     import jax
     import jax.numpy as jnp
     import numpy as np
-    from empg_jax.training.steps import create_state, make_optimizer
     from flax import nnx
 
+    from empg_jax.agents.batch import Rollout
     from empg_jax.models import ModelConfig, Transformer, make_sampler
+    from empg_jax.training.state import create_state, make_optimizer
 
     s = shape
     cfg = ModelConfig(vocab_size=s["vocab"], hidden_size=s["d"], num_layers=s["layers"],
@@ -89,7 +89,8 @@ def run_empg(shape: dict, steps: int, warmup: int, seed: int) -> dict:
     state = create_state(params, optimizer, jax.random.PRNGKey(seed), with_reference=True)
     b, g, n = s["prompts"], s["group"], s["gen"]
     rows = b * g
-    update = _empg_update_fn(graphdef, optimizer, rows)
+    # Padded: at these short, barely padded rows the packed update costs more than it saves.
+    update = _empg_update_fn(graphdef, optimizer, rows, pack=False)
     sampler = make_sampler(graphdef, max_new_tokens=n)
     never = jnp.asarray([-1], jnp.int32)  # no token id is -1: every row generates n tokens
     rng = np.random.default_rng(seed)
@@ -110,19 +111,20 @@ def run_empg(shape: dict, steps: int, warmup: int, seed: int) -> dict:
         lengths = np.asarray(out.lengths)
         min_len = min(min_len, int(lengths.min()))
         reward = (np.asarray(out.tokens) == TARGET).sum(1) / np.maximum(lengths, 1)
-        batch = {
-            "prompt_tokens": prompts_j, "answer_tokens": out.tokens, "answer_mask": out.mask,
-            "old_log_probs": out.log_probs, "token_entropy": out.entropies,
-            "valid": jnp.ones((rows,), bool), "invalid_format": jnp.zeros((rows,), bool),
-            "invalid_action": jnp.zeros((rows,), bool),
-            "episode_id": jnp.arange(rows, dtype=jnp.int32),
-            "group_id": jnp.repeat(jnp.arange(b, dtype=jnp.int32), g),
-            "step_index": jnp.zeros((rows,), jnp.int32),
-            "next_step": jnp.full((rows,), -1, jnp.int32),
-            "reward": jnp.asarray(reward, jnp.float32), "won": jnp.asarray(reward > 0),
-            "score": jnp.asarray(reward, jnp.float32), "length": jnp.ones((rows,), jnp.int32),
-            "task_type": jnp.zeros((rows,), jnp.int32), "temperature": jnp.float32(TEMPERATURE),
-        }  # fmt: skip
+        one = lambda x: x[:, None]  # noqa: E731  (one step per episode: T = 1)
+        no = jnp.zeros((rows, 1), bool)
+        batch = Rollout(
+            prompt_NxTxP=one(prompts_j), prompt_mask_NxTxP=one(prompts_j != PAD),
+            answer_NxTxL=one(out.tokens), answer_mask_NxTxL=one(out.mask),
+            old_log_probs_NxTxL=one(out.log_probs), token_entropy_NxTxL=one(out.entropies),
+            valid_NxT=jnp.ones((rows, 1), bool), invalid_format_NxT=no, invalid_action_NxT=no,
+            step_reward_NxT=one(jnp.asarray(reward, jnp.float32)), overflow_NxT=no,
+            reward_N=jnp.asarray(reward, jnp.float32), won_N=jnp.asarray(reward > 0),
+            score_N=jnp.asarray(reward, jnp.float32), length_N=jnp.ones((rows,), jnp.int32),
+            truncated_N=jnp.zeros((rows,), bool), task_type_N=jnp.zeros((rows,), jnp.int32),
+            task_id_N=jnp.repeat(jnp.arange(b, dtype=jnp.int32), g),
+            temperature=jnp.float32(TEMPERATURE), group_size=g,
+        )  # fmt: skip
         t2 = time.perf_counter()
         state, _ = update(state, batch)
         jax.block_until_ready(state.params)
@@ -224,9 +226,10 @@ def _worker_env(root: str) -> dict:
 
 
 def _run_worker(python, system, shape, args, root=REPO) -> dict:
-    cmd = [python, os.path.join(HERE, "bench_vs_tunix.py"), "--worker", system, "--shapes",
-           shape, "--steps", str(args.steps), "--warmup", str(args.warmup), "--seed",
-           str(args.seed)]  # fmt: skip
+    # The worker protocol is positional and parsed without absl: the worker may run in Tunix's
+    # own virtual environment, which need not have empg_jax's CLI dependencies.
+    cmd = [python, os.path.join(HERE, "bench_vs_tunix.py"), WORKER, system, shape,
+           str(args.steps), str(args.warmup), str(args.seed)]  # fmt: skip
     proc = subprocess.run(cmd, env=_worker_env(root), capture_output=True, text=True, cwd=root)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
     if proc.returncode != 0 or not lines:
@@ -258,38 +261,44 @@ def _cell(results):
     return f"{step} ({roll} / {upd})"
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--shapes", default="tiny,small", help="comma-separated: tiny, small")
-    p.add_argument("--rounds", type=int, default=3, help="alternating rounds per shape")
-    p.add_argument("--steps", type=int, default=10, help="timed steps per worker")
-    p.add_argument("--warmup", type=int, default=2, help="untimed first steps (compilation)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--tunix-python",
-        default=sys.executable,
-        help="a Python interpreter that can import tunix (default: this one)",
-    )
-    p.add_argument(
-        "--baseline",
-        default=None,
-        metavar="DIR",
-        help="another empg_jax checkout to time in the same rounds",
-    )
-    p.add_argument("--worker", choices=["tunix", "empg"], help=argparse.SUPPRESS)
-    a = p.parse_args(argv)
-    shapes = [s.strip() for s in a.shapes.split(",") if s.strip()]
+WORKER = "_worker"
+
+
+def _worker(argv: list[str]) -> int:
+    system, shape, steps, warmup, seed = argv
+    run = run_tunix if system == "tunix" else run_empg
+    print("RESULT " + json.dumps(run(SHAPES[shape], int(steps), int(warmup), int(seed))))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from absl import flags
+
+    from experiments import _cli
+
+    fv = flags.FlagValues()
+    flags.DEFINE_list("shapes", ["tiny", "small"], "some of tiny, small", flag_values=fv)
+    flags.DEFINE_integer("rounds", 3, "alternating rounds per shape", lower_bound=1, flag_values=fv)
+    flags.DEFINE_integer("steps", 10, "timed steps per worker", lower_bound=1, flag_values=fv)
+    flags.DEFINE_integer("warmup", 2, "untimed first steps (compilation)", lower_bound=0,
+                         flag_values=fv)  # fmt: skip
+    flags.DEFINE_integer("seed", 0, "seed of models and prompts", flag_values=fv)
+    flags.DEFINE_string("tunix_python", sys.executable, "a Python that can import tunix",
+                        flag_values=fv)  # fmt: skip
+    flags.DEFINE_string("baseline", None, "another empg_jax checkout to time in the same rounds",
+                        flag_values=fv)  # fmt: skip
+    return _cli.run(lambda: _drive(fv), fv, argv)
+
+
+def _drive(a) -> int:
+    from experiments import _cli
+
+    shapes = [s.strip() for s in a.shapes if s.strip()]
     bad = [s for s in shapes if s not in SHAPES]
     if bad or not shapes:
-        p.error(f"unknown shape(s) {bad or shapes}; choose from {sorted(SHAPES)}")
-    if a.rounds < 1 or a.steps < 1 or a.warmup < 0:
-        p.error("--rounds and --steps must be >= 1, --warmup >= 0")
+        raise _cli.UsageError(f"unknown shape(s) {bad or shapes}; choose from {sorted(SHAPES)}")
     if a.baseline and not os.path.isdir(os.path.join(a.baseline, "empg_jax")):
-        p.error(f"--baseline {a.baseline!r} has no empg_jax package")
-    if a.worker:
-        run = run_tunix if a.worker == "tunix" else run_empg
-        print("RESULT " + json.dumps(run(SHAPES[shapes[0]], a.steps, a.warmup, a.seed)))
-        return 0
+        raise _cli.UsageError(f"--baseline {a.baseline!r} has no empg_jax package")
 
     systems = [("empg_jax", sys.executable, REPO)]
     if a.baseline:
@@ -346,4 +355,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == WORKER:
+        sys.exit(_worker(sys.argv[2:]))
     sys.exit(main())
