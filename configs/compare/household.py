@@ -1,8 +1,11 @@
 """EMPG against its baselines on the household slice of `configs/default.py`: GRPO, GRPO + EMPG,
 DAPO, DAPO + EMPG, EMPG's ablations (scaling only, bonus only) and a zeta sweep, 5 seeds, 256
-evaluation episodes per split.
+evaluation episodes per split. Arms run in this order, each over all seeds.
 
-    python -m experiments.compare --config=configs/compare/household.py --workdir=runs/cmp_household
+Its cells are `default_seeds.py`'s (same overrides) plus six arms: give both the same workdir to
+extend that grid.
+
+    python -m experiments.compare --config=configs/compare/household.py --workdir=runs/cmp_default
 """
 
 import ml_collections
@@ -26,7 +29,7 @@ def get_config():
         "empg_zeta0.2: rl.empg.enabled=True rl.empg.zeta=0.2",
     )
     c.baseline = "grpo"
-    c.overrides = ("eval.num_tasks=256",)
+    c.overrides = ("rl.iterations=10", "eval.num_tasks=256", "eval.split_size=256")
     c.entropy_analysis = True
     c.entropy_split = "valid_seen"
     return c

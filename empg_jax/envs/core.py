@@ -50,6 +50,9 @@ Sizes (python ints fixed when the environment object is built, so shapes are sta
   compiled rollout serves every split (`empg_jax.data.demos` relies on it). Optionally an
   environment offers `reset_in_split(task_id, split_index)` with a traceable split index
   (household does), so one compiled reset serves every split too.
+- `env.generated_tasks` (class attribute, default False): every task index of a split, also past
+  `num_tasks`, is a valid episode generated from (split, index), so an evaluation split can be
+  given more tasks than its default size (`eval.split_size`).
 - Policies for any environment (played by `empg_jax.agents.rollout` with `act=`):
   `oracle_policy(env, params, thinking, noise)` and `random_policy(env)`.
 
@@ -202,6 +205,7 @@ class Environment(abc.ABC):
 
     name: ClassVar[str] = ""
     splits: ClassVar[tuple[str, ...]] = ()
+    generated_tasks: ClassVar[bool] = False
     task_types: ClassVar[tuple[str, ...]] = ()
 
     obs_len: int

@@ -5,7 +5,9 @@ seed): the SFT run's folder is copied and the arm's RL settings applied (the cha
 the SFT boundary that resuming allows). Every arm of a seed is evaluated on the same tasks with
 the same evaluation key (common random numbers), so the paired difference of two arms of one
 seed removes the SFT policy's variance. A finished cell writes `cell.json`; re-running the grid
-skips finished cells and resumes unfinished ones.
+skips finished cells and resumes unfinished ones. A finished cell whose evaluation settings
+(`EVAL_FIELDS`) differ from the grid's now is evaluated again from its final checkpoint, with
+the same key, without training again (e.g. after raising `eval.split_size`).
 
 Layout: `<workdir>/<env>/seed<k>/sft` (the SFT run) and `<workdir>/<env>/seed<k>/<arm>`.
 """
@@ -26,8 +28,9 @@ import jax
 import ml_collections
 import numpy as np
 
-from empg_jax.training.config import ConfigError, flat_items
-from empg_jax.training.loop import load_params, train
+from empg_jax.training.config import ConfigError, flat_items, from_json
+from empg_jax.training.evaluation import evaluate
+from empg_jax.training.loop import load_params, run_keys, train
 from empg_jax.training.metrics import read_jsonl
 from empg_jax.training.rundir import RESUMABLE_ANYTIME, RESUMABLE_BEFORE_RL
 
@@ -125,12 +128,16 @@ def _cell_config(base, seed: int, arm: Arm | None) -> ml_collections.ConfigDict:
 
 
 def run_grid(grid: Grid, workdir: str | Path, log: Callable[[str], None] = print) -> list[dict]:
-    """Trains every missing cell (SFT once per environment and seed); returns every cell's
-    summary (`cell.json`)."""
+    """Trains every missing cell and evaluates again every finished cell whose evaluation
+    settings changed; returns every arm cell's summary (`cell.json`). SFT runs once per
+    environment and seed, first; then the arms run one after another, each over all seeds, so a
+    grid stopped early has whole arms. An arm's "before" is its SFT cell's evaluation (the same
+    parameters and key)."""
     workdir = Path(workdir)
     cells = []
     for env, factory in grid.configs.items():
         base = factory()
+        sft_cells = {}
         for seed in grid.seeds:
             sft_dir = workdir / env / f"seed{seed}" / "sft"
             sft_cfg = _cell_config(base, seed, None)
@@ -138,22 +145,59 @@ def run_grid(grid: Grid, workdir: str | Path, log: Callable[[str], None] = print
                 log(f"[compare] {env} seed {seed}: SFT")
                 t0 = time.perf_counter()
                 summary = train(sft_cfg, sft_dir)
-                _write_cell(sft_dir, env, seed, "sft", summary, time.perf_counter() - t0)
-            for arm in grid.arms:
+                _write_cell(sft_dir, sft_cfg, env, seed, "sft", summary, time.perf_counter() - t0)
+            sft_cells[seed] = _current_cell(sft_dir, sft_cfg, log)
+        for arm in grid.arms:
+            for seed in grid.seeds:
                 arm_dir = workdir / env / f"seed{seed}" / arm.name
-                if (arm_dir / "cell.json").exists():
-                    cells.append(json.loads((arm_dir / "cell.json").read_text()))
-                    continue
-                if not (arm_dir / "config.json").exists():
-                    _copy_sft(sft_dir, arm_dir)
-                log(f"[compare] {env} seed {seed}: {arm.name}")
-                t0 = time.perf_counter()
                 cfg = _cell_config(base, seed, arm)
-                summary = train(cfg, arm_dir, allow_config_changes=True)
-                cells.append(
-                    _write_cell(arm_dir, env, seed, arm.name, summary, time.perf_counter() - t0)
-                )
+                if not (arm_dir / "cell.json").exists():
+                    if not (arm_dir / "config.json").exists():
+                        _copy_sft(arm_dir.with_name("sft"), arm_dir)
+                    log(f"[compare] {env} seed {seed}: {arm.name}")
+                    t0 = time.perf_counter()
+                    summary = train(cfg, arm_dir, allow_config_changes=True)
+                    seconds = time.perf_counter() - t0
+                    _write_cell(arm_dir, cfg, env, seed, arm.name, summary, seconds)
+                cell = _current_cell(arm_dir, cfg, log)
+                if cell["before"] != sft_cells[seed]["before"]:  # evaluated again since
+                    cell["before"] = sft_cells[seed]["before"]
+                    (arm_dir / "cell.json").write_text(json.dumps(cell, indent=2) + "\n")
+                cells.append(cell)
     return cells
+
+
+#: The settings an evaluation depends on; a finished cell evaluated with others is redone.
+EVAL_FIELDS = ("eval.num_tasks", "eval.split_size", "eval.temperature", "env.eval_splits")
+
+
+def eval_settings(config: ml_collections.ConfigDict) -> dict[str, Any]:
+    flat = flat_items(config)
+    return {f: list(v) if isinstance(v, tuple) else v for f, v in flat.items() if f in EVAL_FIELDS}
+
+
+def _current_cell(run: Path, cfg: ml_collections.ConfigDict, log: Callable[[str], None]) -> dict:
+    """The cell of `run`, evaluated again from its final checkpoint (same key) when it was
+    evaluated with other settings than `cfg`'s (cells written before the settings were recorded
+    are judged by the run's `config.json`)."""
+    cell = json.loads((run / "cell.json").read_text())
+    had = cell.get("eval_settings") or eval_settings(from_json(run / "config.json"))
+    want = eval_settings(cfg)
+    if had == want:
+        return cell
+    changed = ", ".join(f"{f} {had.get(f)!r} -> {want[f]!r}" for f in want if had.get(f) != want[f])
+    log(f"[compare] {run}: evaluating again ({changed})")
+    t0 = time.perf_counter()
+    exp, params, _ = load_params(cfg, run)
+    k_eval = run_keys(cfg.seed)[3]
+    results = {split: evaluate(exp, params, split, k_eval) for split in cfg.env.eval_splits}
+    cell["after"] = results
+    if cell["arm"] == "sft":
+        cell["before"] = results
+    cell["eval_settings"] = want
+    cell["reevaluated_s"] = time.perf_counter() - t0
+    (run / "cell.json").write_text(json.dumps(cell, indent=2) + "\n")
+    return cell
 
 
 def _copy_sft(sft_dir: Path, arm_dir: Path) -> None:
@@ -164,7 +208,9 @@ def _copy_sft(sft_dir: Path, arm_dir: Path) -> None:
     tmp.rename(arm_dir)
 
 
-def _write_cell(run: Path, env: str, seed: int, arm: str, summary: dict, seconds: float) -> dict:
+def _write_cell(
+    run: Path, cfg, env: str, seed: int, arm: str, summary: dict, seconds: float
+) -> dict:
     cell = {
         "env": env,
         "seed": int(seed),
@@ -172,6 +218,7 @@ def _write_cell(run: Path, env: str, seed: int, arm: str, summary: dict, seconds
         "before": summary["before"],
         "after": summary["after"],
         "seconds": seconds,
+        "eval_settings": eval_settings(cfg),
     }
     (run / "cell.json").write_text(json.dumps(cell, indent=2) + "\n")
     return cell

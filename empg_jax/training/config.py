@@ -71,6 +71,7 @@ NON_NEGATIVE_INTS = (
     "model.num_experts",
     "model.first_dense_layers",
     "log.progress_every",
+    "eval.split_size",
 )
 #: Float fields and their allowed range `(low, high, low_open, high_open)`.
 FLOAT_RANGES = {
@@ -302,6 +303,11 @@ def validate_shapes(
         )
     if c.agent.top_k > vocab_size:
         errors.append(f"agent.top_k={c.agent.top_k} must be <= the vocabulary size {vocab_size}")
+    if c.eval.split_size and not getattr(env, "generated_tasks", False):
+        errors.append(
+            f"eval.split_size={c.eval.split_size}: {env.name}'s evaluation splits are fixed; "
+            "use 0 (only environments with generated tasks can be given more)"
+        )
     for split in (c.env.train_split, *c.env.eval_splits):
         if split not in env.splits:
             errors.append(f"split {split!r} not in {env.name}'s splits {env.splits}")

@@ -159,6 +159,10 @@ def get_config(env: str = "household") -> ml_collections.ConfigDict:
     c.eval = ml_collections.ConfigDict()
     c.eval.every = 10
     c.eval.num_tasks = 32
+    # Tasks per evaluation split; 0 keeps the environment's size (household: ALFWorld's 140 / 134).
+    # Environments with generated tasks (household, search) accept more: new tasks of the split's
+    # own generator, for a tighter estimate.
+    c.eval.split_size = 0
     c.eval.temperature = 0.0  # greedy; verl-agent validates at 0.4
     c.eval.before_rl = True
 

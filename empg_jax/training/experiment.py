@@ -323,6 +323,11 @@ class Experiment:
         return self._reset[split, n](jnp.asarray(task_ids, jnp.int32))
 
     def num_tasks(self, split: str) -> int:
+        """Tasks of `split`: the environment's size, or `eval.split_size` for an evaluation
+        split when set (validated: only for environments with generated tasks)."""
+        c = self.config
+        if c.eval.split_size and split != c.env.train_split and self.host_envs is None:
+            return int(c.eval.split_size)
         if self.host_envs is not None:
             return int(getattr(self.host_envs[split], "num_tasks", 1 << 20))
         return int(self._params(split).num_tasks)

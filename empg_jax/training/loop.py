@@ -136,9 +136,15 @@ def _rl_started(checkpoints: Path) -> bool:
     return False
 
 
+def run_keys(seed: int) -> jax.Array:
+    """The run's four root keys: SFT, RL, demonstrations and evaluation (every evaluation of a
+    run, before and after RL, uses the same key: common random numbers)."""
+    return jax.random.split(jax.random.PRNGKey(seed), 4)
+
+
 def _train(exp: Experiment, ckpt: Checkpointer, writer: MetricsWriter) -> dict[str, Any]:
     c = exp.config
-    k_sft, k_rl, k_demo, k_eval = jax.random.split(jax.random.PRNGKey(c.seed), 4)
+    k_sft, k_rl, k_demo, k_eval = run_keys(c.seed)
     meta = initial_meta(c)
     state = exp.new_state(exp.init_params, meta["phase"], k_sft if meta["phase"] == "sft" else k_rl)
     state, meta, resumed = restore_latest(exp, ckpt, writer, state, meta, k_rl)

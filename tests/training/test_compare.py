@@ -4,10 +4,11 @@ small grid on the toy environment (shared SFT, resumable cells, the report)."""
 import json
 import math
 
+import jax
 import numpy as np
 import pytest
 
-from empg_jax.training import ConfigError
+from empg_jax.training import ConfigError, validate
 from empg_jax.training import compare as cmp
 from tests.agents.toy_env import toy_config
 
@@ -69,6 +70,7 @@ def test_summary_pairs_arms_by_seed_and_by_task():
 def test_a_small_grid_shares_sft_resumes_and_reports(tmp_path, monkeypatch, capsys):
     def base():
         c = toy_config(**{"sft.steps": 8, "rl.iterations": 2, "eval.num_tasks": 8})
+        c.eval.temperature = 1.0  # sampled: an evaluation with another key plays differently
         c.sft.data = "memory"
         return c
 
@@ -91,16 +93,19 @@ def test_a_small_grid_shares_sft_resumes_and_reports(tmp_path, monkeypatch, caps
     monkeypatch.setattr(
         loop, "evaluate", lambda *a, **k: evaluated.append(a[2]) or evaluate(*a, **k)
     )
-    cells = cmp.run_grid(grid, tmp_path, log=lambda m: None)
+    logs = []
+    cells = cmp.run_grid(grid, tmp_path, log=logs.append)
+    assert [m.rpartition(": ")[2] for m in logs] == ["SFT", "SFT", "base", "base", "empg", "empg"]
     assert len(calls) == 2 * 8  # SFT once per seed: the arms continue its checkpoint
     # Per seed the SFT policy is evaluated once (the arms reuse it from the end-of-SFT
     # checkpoint, the SFT cell does not repeat it as "after") and each arm once after RL.
     assert len(evaluated) == 2 * (1 + len(arms)) * len(base().env.eval_splits)
-    assert sorted((c["seed"], c["arm"]) for c in cells) == [
-        (0, "base"),
-        (0, "empg"),
-        (1, "base"),
-        (1, "empg"),
+    # SFT of every seed first, then whole arms: a grid stopped early has complete arms.
+    assert [(c["arm"], c["seed"]) for c in cells] == [
+        ("base", 0),
+        ("base", 1),
+        ("empg", 0),
+        ("empg", 1),
     ]
     for seed in (0, 1):
         sft = json.loads((tmp_path / "toy" / f"seed{seed}" / "sft" / "cell.json").read_text())
@@ -117,7 +122,52 @@ def test_a_small_grid_shares_sft_resumes_and_reports(tmp_path, monkeypatch, caps
     monkeypatch.setattr(cmp, "train", lambda *a, **k: pytest.fail("retrained a finished cell"))
     again = cmp.run_grid(grid, tmp_path, log=lambda m: None)
     assert again == cells
+    # Another evaluation split: every finished cell is evaluated again from its own final
+    # checkpoint with the run's key (no training), so the split it had plays exactly as before.
+    evaluate_calls = []
+    real_evaluate = cmp.evaluate
+    monkeypatch.setattr(
+        cmp, "evaluate", lambda *a, **k: evaluate_calls.append(a[1:4]) or real_evaluate(*a, **k)
+    )
+    splits = ("valid_seen", "valid_unseen")
+    more = cmp.Grid({"toy": lambda: _with(base(), "env.eval_splits", splits)}, (0, 1), arms, "base")
+    redone = cmp.run_grid(more, tmp_path, log=lambda m: None)
+    order = [(seed, "sft") for seed in (0, 1)] + [(s, a) for a in ("base", "empg") for s in (0, 1)]
+    assert [split for _, split, _ in evaluate_calls] == list(splits) * len(order)
+    for (seed, run), (params, _, key) in zip(order, evaluate_calls[::2], strict=True):
+        saved = cmp.load_params(base(), tmp_path / "toy" / f"seed{seed}" / run)[1]
+        for got, want in zip(jax.tree.leaves(params), jax.tree.leaves(saved), strict=True):
+            np.testing.assert_array_equal(got, want)  # the cell's own final checkpoint
+        want_key = jax.random.split(jax.random.PRNGKey(seed), 4)[3]  # the run's evaluation key
+        np.testing.assert_array_equal(jax.random.key_data(key), jax.random.key_data(want_key))
+    old = {(c["seed"], c["arm"]): c for c in cells}
+    for cell in redone:
+        for part in ("before", "after"):
+            assert cell[part]["valid_seen"] == old[cell["seed"], cell["arm"]][part]["valid_seen"]
+            assert cell[part]["valid_unseen"]["episodes"] == 8
+        assert cell["eval_settings"]["env.eval_splits"] == list(splits)
+    assert cmp.run_grid(more, tmp_path, log=lambda m: None) == redone  # nothing left to redo
+    assert len(evaluate_calls) == len(splits) * 2 * (1 + len(arms))
     summary = cmp.summarize(cells, "base")
     assert set(summary["toy"]["arms"]) == {"base", "empg"}
     cmp.plot_grid(tmp_path, cells, tmp_path / "curves.png")
     assert (tmp_path / "curves.png").stat().st_size > 10_000
+
+
+def _with(c, field, value):
+    cmp._set(c, field, value)
+    return c
+
+
+@pytest.mark.parametrize("name", ["default", "default_seeds", "household"])
+def test_shipped_comparison_configs_build(name):
+    from experiments import compare as cli
+
+    c = cli._load_config_file(f"configs/compare/{name}.py")()
+    arms = [cmp.parse_arm(a) for a in c.arms]
+    assert c.baseline in [a.name for a in arms]
+    for item in c.experiments:
+        label, _, path = item.partition("=")
+        base = cli._factory(path, tuple(c.overrides))()  # overrides apply and validate
+        for arm in arms:
+            validate(cmp.arm_config(base, arm))

@@ -54,6 +54,7 @@ def test_config_errors_before_building(field, value, expected):
         ("agent.answer_len", 5, "agent.answer_len=5 cannot hold a direct answer of toy_rooms"),
         ("env.eval_splits", ("valid_seen", "tset"), "split 'tset' not in toy_rooms's splits"),
         ("env.train_split", "dev", "split 'dev' not in toy_rooms's splits"),
+        ("eval.split_size", 40, "eval.split_size=40: toy_rooms's evaluation splits are fixed"),
     ],
 )
 def test_shape_errors_need_the_environment_only(field, value, expected):
@@ -198,3 +199,23 @@ def test_train_cli_missing_config_file_is_one_line(tmp_path):
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr
     last = out.stderr.strip().splitlines()[-1]
     assert last.startswith("error: bad flag:") and "configs/nope.py" in last, last
+
+
+def test_eval_split_size_gives_generated_environments_new_evaluation_tasks():
+    import numpy as np
+
+    from configs import default
+
+    c = default.get_config()
+    c.eval.split_size = 256
+    exp = Experiment(validate(c), build_model=False)
+    assert [exp.num_tasks(s) for s in ("train", "valid_seen", "valid_unseen")] == [3553, 256, 256]
+    c.eval.split_size = 0
+    assert Experiment(c, build_model=False).num_tasks("valid_seen") == 140  # ALFWorld's size
+    # Tasks past the default size are new scenes of the split, not the first ones again.
+    import jax
+
+    split = exp.env.splits.index("valid_seen")
+    _, obs = jax.vmap(exp.env.reset_in_split, in_axes=(0, None))(np.arange(256), split)
+    scenes = {tuple(np.asarray(o).tolist()) for o in obs}
+    assert len(scenes) > 200

@@ -37,6 +37,7 @@ class Household(Environment):
 
     name = "household"
     splits = SPLITS
+    generated_tasks = True  # a task is a pure function of (split, index)
     task_types = TASK_TYPES
 
     def __init__(

@@ -31,6 +31,7 @@ class Search(Environment):
 
     name = "search"
     splits = ("train", "test_id", "test_ood")
+    generated_tasks = True  # a task is a pure function of (split, index)
     task_types = ("2-hop", "3-hop", "4-hop")
     top_k = 3
 
