@@ -36,6 +36,13 @@ _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "configs/compare/<name>.py", flag_values=FLAGS
 )
 flags.DEFINE_string("workdir", None, "folder of the grid's runs and report", flag_values=FLAGS)
+flags.DEFINE_bool(
+    "report_only",
+    False,
+    "write the report from the cells already finished (and evaluated with the current "
+    "settings); train and evaluate nothing",
+    flag_values=FLAGS,
+)
 _cli.required(FLAGS, "config", "workdir")
 
 
@@ -101,7 +108,9 @@ def _main() -> int:
     for make in configs.values():  # every cell's config validates before anything trains
         make()
     start = time.perf_counter()
-    cells = run_grid(grid, workdir)
+    cells = run_grid(grid, workdir, report_only=FLAGS.report_only)
+    if not cells:
+        raise _cli.UsageError(f"no finished cell of this grid under {workdir}")
     summary = summarize(cells, grid.baseline)
     text = results_markdown(summary, grid.baseline)
     print(text)
@@ -118,7 +127,7 @@ def _main() -> int:
     )
     plot_grid(workdir, cells, workdir / "curves.png")
     if c.entropy_analysis:
-        _entropy_figure(grid, workdir, entropy_change, c.entropy_split)
+        _entropy_figure(grid, cells, workdir, entropy_change, c.entropy_split)
     print(
         f"[compare] {len(cells)} cells, {time.perf_counter() - start:.0f} s; report: "
         f"{workdir / 'results.md'}, {workdir / 'curves.png'}"
@@ -126,7 +135,7 @@ def _main() -> int:
     return 0
 
 
-def _entropy_figure(grid, workdir: Path, entropy_change, split: str) -> None:
+def _entropy_figure(grid, cells, workdir: Path, entropy_change, split: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -137,10 +146,10 @@ def _entropy_figure(grid, workdir: Path, entropy_change, split: str) -> None:
     fig, axes = plt.subplots(1, len(envs), figsize=(5 * len(envs), 3.4), squeeze=False)
     out = {}
     for ax, env in zip(axes[0], envs, strict=True):
-        arms = [a.name for a in grid.arms]
-        per_seed = [
-            entropy_change(grid.configs[env], workdir, env, s, arms, split) for s in grid.seeds
-        ]
+        have = {(c["arm"], c["seed"]) for c in cells if c["env"] == env}
+        arms = [a.name for a in grid.arms if any(h[0] == a.name for h in have)]
+        seeds = [s for s in grid.seeds if all((a, s) in have for a in arms)]
+        per_seed = [entropy_change(grid.configs[env], workdir, env, s, arms, split) for s in seeds]
         out[env] = per_seed
         deciles = np.arange(1, 11)
         for arm in arms:

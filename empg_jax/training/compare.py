@@ -127,12 +127,21 @@ def _cell_config(base, seed: int, arm: Arm | None) -> ml_collections.ConfigDict:
     return arm_config(c, arm)
 
 
-def run_grid(grid: Grid, workdir: str | Path, log: Callable[[str], None] = print) -> list[dict]:
+def run_grid(
+    grid: Grid,
+    workdir: str | Path,
+    log: Callable[[str], None] = print,
+    *,
+    report_only: bool = False,
+) -> list[dict]:
     """Trains every missing cell and evaluates again every finished cell whose evaluation
     settings changed; returns every arm cell's summary (`cell.json`). SFT runs once per
     environment and seed, first; then the arms run one after another, each over all seeds, so a
     grid stopped early has whole arms. An arm's "before" is its SFT cell's evaluation (the same
-    parameters and key)."""
+    parameters and key).
+
+    `report_only`: train and evaluate nothing; return the cells that are finished and evaluated
+    with the current settings (e.g. to report on a grid still running elsewhere)."""
     workdir = Path(workdir)
     cells = []
     for env, factory in grid.configs.items():
@@ -141,6 +150,11 @@ def run_grid(grid: Grid, workdir: str | Path, log: Callable[[str], None] = print
         for seed in grid.seeds:
             sft_dir = workdir / env / f"seed{seed}" / "sft"
             sft_cfg = _cell_config(base, seed, None)
+            if report_only:
+                cell = _finished_cell(sft_dir, sft_cfg)
+                if cell is not None:
+                    sft_cells[seed] = cell
+                continue
             if not (sft_dir / "cell.json").exists():
                 log(f"[compare] {env} seed {seed}: SFT")
                 t0 = time.perf_counter()
@@ -151,6 +165,11 @@ def run_grid(grid: Grid, workdir: str | Path, log: Callable[[str], None] = print
             for seed in grid.seeds:
                 arm_dir = workdir / env / f"seed{seed}" / arm.name
                 cfg = _cell_config(base, seed, arm)
+                if report_only:
+                    cell = _finished_cell(arm_dir, cfg)
+                    if cell is not None and seed in sft_cells:
+                        cells.append({**cell, "before": sft_cells[seed]["before"]})
+                    continue
                 if not (arm_dir / "cell.json").exists():
                     if not (arm_dir / "config.json").exists():
                         _copy_sft(arm_dir.with_name("sft"), arm_dir)
@@ -174,6 +193,15 @@ EVAL_FIELDS = ("eval.num_tasks", "eval.split_size", "eval.temperature", "env.eva
 def eval_settings(config: ml_collections.ConfigDict) -> dict[str, Any]:
     flat = flat_items(config)
     return {f: list(v) if isinstance(v, tuple) else v for f, v in flat.items() if f in EVAL_FIELDS}
+
+
+def _finished_cell(run: Path, cfg: ml_collections.ConfigDict) -> dict | None:
+    """The cell of `run` if it is finished and evaluated with `cfg`'s settings, else None."""
+    if not (run / "cell.json").exists():
+        return None
+    cell = json.loads((run / "cell.json").read_text())
+    had = cell.get("eval_settings") or eval_settings(from_json(run / "config.json"))
+    return cell if had == eval_settings(cfg) else None
 
 
 def _current_cell(run: Path, cfg: ml_collections.ConfigDict, log: Callable[[str], None]) -> dict:

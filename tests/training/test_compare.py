@@ -147,6 +147,14 @@ def test_a_small_grid_shares_sft_resumes_and_reports(tmp_path, monkeypatch, caps
             assert cell[part]["valid_unseen"]["episodes"] == 8
         assert cell["eval_settings"]["env.eval_splits"] == list(splits)
     assert cmp.run_grid(more, tmp_path, log=lambda m: None) == redone  # nothing left to redo
+    # The report of a grid in progress: finished cells only, nothing trained or evaluated; cells
+    # evaluated with other settings and arms not yet run are left out.
+    n_calls = len(evaluate_calls)
+    extra = cmp.Grid({"toy": base}, (0, 1, 2), [*arms, cmp.parse_arm("later: rl.lr=1e-3")], "base")
+    assert cmp.run_grid(extra, tmp_path, log=lambda m: None, report_only=True) == []
+    partial = cmp.Grid(more.configs, (0, 1, 2), [*arms, cmp.parse_arm("later: rl.lr=1e-3")], "base")
+    assert cmp.run_grid(partial, tmp_path, log=lambda m: None, report_only=True) == redone
+    assert len(evaluate_calls) == n_calls
     assert len(evaluate_calls) == len(splits) * 2 * (1 + len(arms))
     summary = cmp.summarize(cells, "base")
     assert set(summary["toy"]["arms"]) == {"base", "empg"}
