@@ -372,6 +372,19 @@ def _curve(run: Path, key: str) -> tuple[np.ndarray, np.ndarray]:
     return steps, vals
 
 
+def telemetry_ratio(records: Sequence[dict], bins: int = 5) -> list[float]:
+    """Per step-entropy bin, the logit change measured over a run's updates divided by the
+    formula's prediction |A| sqrt(1 - 2 P_c + C), as a ratio of sums over the iterations
+    (`telemetry/measured_q<k>`, `telemetry/formula_q<k>`): an iteration whose probe rows predict
+    no change (A = 0) then weighs nothing instead of dividing by zero."""
+    out = []
+    for q in range(1, bins + 1):
+        measured = np.nansum([r[f"telemetry/measured_q{q}"] for r in records])
+        formula = np.nansum([r[f"telemetry/formula_q{q}"] for r in records])
+        out.append(float(measured / formula) if formula > 0 else float("nan"))
+    return out
+
+
 def plot_grid(workdir: str | Path, cells: Sequence[dict], out: str | Path) -> None:
     """Learning curves (training success), stability (KL and clip fraction) and the logit
     telemetry of every arm, mean +- one standard error over seeds, one row per environment."""
@@ -405,16 +418,16 @@ def plot_grid(workdir: str | Path, cells: Sequence[dict], out: str | Path) -> No
             ratios = []
             for run in runs:
                 recs = [r for r in read_jsonl(run / "metrics.jsonl") if r.get("phase") == "rl"]
-                keys = [f"telemetry/ratio_q{k}" for k in range(1, 6)]
-                if recs and keys[0] in recs[0]:
-                    ratios.append([np.nanmean([r[k] for r in recs]) for k in keys])
+                if recs and "telemetry/measured_q1" in recs[0]:
+                    ratios.append(telemetry_ratio(recs))
             if ratios:
                 axes[i][3].plot(range(1, 6), np.nanmean(ratios, axis=0), marker="o", label=arm)
+                axes[i][3].set_yscale("log")
         titles = (
             "training success",
             "KL to the reference (or approx.)",
             "clip fraction",
-            "logit step / |A| sqrt(1-2P_c+C)",
+            "logit step / |A| sqrt(1-2P_c+C), ratio of sums",
         )
         for ax, title in zip(axes[i], titles, strict=True):
             ax.set_title(f"{env}: {title}", fontsize=9)

@@ -66,6 +66,16 @@ def test_summary_pairs_arms_by_seed_and_by_task():
     assert "| new | 75.0 [" in table and "+25.0 [+25.0, +25.0]" in table
 
 
+def test_telemetry_ratio_is_a_ratio_of_sums_over_iterations():
+    recs = [
+        {"telemetry/measured_q1": 0.5, "telemetry/formula_q1": 0.0},  # A = 0: no prediction
+        {"telemetry/measured_q1": 1.0, "telemetry/formula_q1": 0.25},
+        {"telemetry/measured_q1": 2.5, "telemetry/formula_q1": 0.75},
+    ]
+    assert cmp.telemetry_ratio(recs, bins=1) == [4.0]  # (0.5 + 1 + 2.5) / (0 + 0.25 + 0.75)
+    assert math.isnan(cmp.telemetry_ratio(recs[:1], bins=1)[0])
+
+
 @pytest.mark.slow
 def test_a_small_grid_shares_sft_resumes_and_reports(tmp_path, monkeypatch, capsys):
     def base():
