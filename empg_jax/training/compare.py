@@ -199,17 +199,21 @@ def _finished_cell(run: Path, cfg: ml_collections.ConfigDict) -> dict | None:
     """The cell of `run` if it is finished and evaluated with `cfg`'s settings, else None."""
     if not (run / "cell.json").exists():
         return None
-    cell = json.loads((run / "cell.json").read_text())
-    had = cell.get("eval_settings") or eval_settings(from_json(run / "config.json"))
+    cell, had = _read_cell(run)
     return cell if had == eval_settings(cfg) else None
+
+
+def _read_cell(run: Path) -> tuple[dict, dict[str, Any]]:
+    """`cell.json` and the settings it was evaluated with (cells written before the settings
+    were recorded are judged by the run's `config.json`)."""
+    cell = json.loads((run / "cell.json").read_text())
+    return cell, cell.get("eval_settings") or eval_settings(from_json(run / "config.json"))
 
 
 def _current_cell(run: Path, cfg: ml_collections.ConfigDict, log: Callable[[str], None]) -> dict:
     """The cell of `run`, evaluated again from its final checkpoint (same key) when it was
-    evaluated with other settings than `cfg`'s (cells written before the settings were recorded
-    are judged by the run's `config.json`)."""
-    cell = json.loads((run / "cell.json").read_text())
-    had = cell.get("eval_settings") or eval_settings(from_json(run / "config.json"))
+    evaluated with other settings than `cfg`'s."""
+    cell, had = _read_cell(run)
     want = eval_settings(cfg)
     if had == want:
         return cell
