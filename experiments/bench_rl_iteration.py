@@ -1,9 +1,14 @@
 """The default experiment's RL iteration, timed: rollout / update / other, token positions the
 update computes vs the real tokens it needs, and the update's FLOP/s against a matmul peak
 measured in the same run; for the padded update and the packed one (`rl.pack`, and with
-`rl.share_prefixes`), as ratios measured in the same run.
+`rl.share_prefixes`), and for the rollout's one-shot prefill and the chunked one
+(`agent.prefill_chunk`, and with `agent.share_prefill`), as ratios measured in the same run.
 
     nice -n 10 python -m experiments.bench_rl_iteration [--iterations=2] [--arms=padded,packed]
+
+Arms: `padded` (the update and prefill before this work), `packed`, `shared` (update options;
+one-shot prefill), `chunked_prefill` and `shared_prefill` (the shared update plus the chunked
+prefill, without and with shared group prefixes: the defaults).
 
 The experiment is `configs/default.py` (8 tasks x 4 rollouts x horizon 30 = 960 step rows, 4
 mini-batches of 256) at the policy's random initialisation: no SFT, so episodes run the whole
@@ -11,7 +16,8 @@ horizon (every row is trained, as in the trained experiment's failing episodes) 
 the random policy's; the prompts are the environment's. Each arm keeps its own training state,
 all from the same start; rounds run the arms in turn (iteration i of every arm, then i + 1), one
 warm-up round (compilation) first. Iteration 0 of every arm updates from the same state on the
-same rollout, so its metrics and parameters are compared across arms.
+same rollout (the prefill arms sample it to float round-off), so its metrics and parameters
+are compared across arms.
 
 Iteration time = the training loop's `_rl_iteration` (rollout, update, episode metrics and the
 metrics file). Token positions: the padded update runs every row of ceil(rows / M) mini-batches
@@ -38,10 +44,15 @@ from absl import flags
 
 from experiments import _cli
 
+ONE_SHOT = {"prefill_chunk": 0, "share_prefill": False}
+SHARED = {"pack": True, "share_prefixes": True}
+#: arm -> (`RLOptions` fields of the update, `agent.*` prefill settings of the rollout).
 ARMS = {
-    "padded": {"pack": False},
-    "packed": {"pack": True, "share_prefixes": False},
-    "shared": {"pack": True, "share_prefixes": True},
+    "padded": ({"pack": False}, ONE_SHOT),
+    "packed": ({"pack": True, "share_prefixes": False}, ONE_SHOT),
+    "shared": (SHARED, ONE_SHOT),
+    "chunked_prefill": (SHARED, {"prefill_chunk": 32, "share_prefill": False}),
+    "shared_prefill": (SHARED, {"prefill_chunk": 32, "share_prefill": True}),
 }
 COMPARED = ("loss", "pg_loss", "grad_norm", "policy_entropy", "clip_fraction", "adv_abs_mean")
 
@@ -77,7 +88,7 @@ def real_tokens_and_flops(cfg, prompt_mask, answer_mask, train):
 
 FLAGS = flags.FlagValues()
 flags.DEFINE_integer("iterations", 2, "timed iterations per arm", lower_bound=1, flag_values=FLAGS)
-flags.DEFINE_list("arms", ["padded", "packed", "shared"], "some of " + ", ".join(ARMS),
+flags.DEFINE_list("arms", list(ARMS), "some of " + ", ".join(ARMS),
                   flag_values=FLAGS)  # fmt: skip
 flags.DEFINE_integer("seed", 0, "config seed", flag_values=FLAGS)
 
@@ -94,6 +105,7 @@ def _main() -> int:
         raise _cli.UsageError(f"--arms must name some of {', '.join(ARMS)}, got {args.arms!r}")
 
     from configs import default
+    from empg_jax.agents import make_rollout
     from empg_jax.training import loop, rl_advantages
     from empg_jax.training.experiment import Experiment, model_config
     from empg_jax.training.metrics import MetricsWriter
@@ -106,6 +118,23 @@ def _main() -> int:
     peak = matmul_peak_flops()
     print(f"matmul peak (f32 2048^3): {peak / 1e9:.1f} GFLOP/s", flush=True)
     base_opts = exp.rl_options
+    rollouts = {}
+    for arm in arms:
+        prefill = ARMS[arm][1]
+        key = tuple(sorted(prefill.items()))
+        if key not in rollouts:
+            rollouts[key] = make_rollout(
+                exp.env,
+                exp.builder,
+                exp.graphdef,
+                horizon=exp.horizon,
+                answer_len=c.agent.answer_len,
+                thinking=exp.thinking,
+                top_k=c.agent.top_k,
+                group_size=exp.group_size,
+                codec=exp.codec,
+                **prefill,
+            )
     state0 = exp.new_state(exp.init_params, "rl", jax.random.PRNGKey(c.seed))
     states = {a: jax.tree.map(jnp.copy, state0) for a in arms}
     steps = {}
@@ -116,8 +145,9 @@ def _main() -> int:
         writer = MetricsWriter(tmp, tensorboard=False, stream=open("/dev/null", "w"), live=False)
         for it in range(args.iterations + 1):
             for arm in arms:
-                opts = dataclasses.replace(base_opts, **ARMS[arm])
+                opts = dataclasses.replace(base_opts, **ARMS[arm][0])
                 exp.rl_options, exp._rl_step = opts, steps.get(arm)
+                exp.rollout_fn = rollouts[tuple(sorted(ARMS[arm][1].items()))]
                 inner = type(exp).rl_step.__get__(exp)
 
                 def capture(state, batch, inner=inner):
@@ -172,23 +202,24 @@ def _report(arms, records, first, peak, args):
     print(f"medians over {args.iterations} timed iteration(s) per arm, after one warm-up round")
     print("| arm | iteration s | rollout s | update s | other s | positions computed | "
           "real tokens | computed / real | update real GFLOP/s | MFU (real) | "
-          "update speed-up vs padded | iteration speed-up vs padded |")  # fmt: skip
-    print("|---" * 12 + "|")
+          "update speed-up vs padded | rollout speed-up vs padded | "
+          "iteration speed-up vs padded |")  # fmt: skip
+    print("|---" * 13 + "|")
     for arm in arms:
         upd, it = med(arm, "update"), med(arm, "wall")
         comp, real = med(arm, "computed"), med(arm, "real")
         gflops = statistics.median(r["flops"] / r["update"] for r in records[arm]) / 1e9
-        ratio = "-"
-        it_ratio = "-"
+        ratios = ["-"] * 3
         if "padded" in records and arm != "padded":
             # Per round: the arms of one round ran back to back, under the same load.
-            pairs = zip(records["padded"], records[arm], strict=True)
-            rs = [(a["update"] / b["update"], a["wall"] / b["wall"]) for a, b in pairs]
-            ratio = f"{statistics.median(r[0] for r in rs):.2f}x"
-            it_ratio = f"{statistics.median(r[1] for r in rs):.2f}x"
+            pairs = list(zip(records["padded"], records[arm], strict=True))
+            ratios = [
+                f"{statistics.median(a[k] / b[k] for a, b in pairs):.2f}x"
+                for k in ("update", "rollout", "wall")
+            ]
         print(f"| {arm} | {it:.2f} | {med(arm, 'rollout'):.2f} | {upd:.2f} | "
               f"{med(arm, 'other'):.3f} | {comp:.0f} | {real:.0f} | {comp / real:.2f} | "
-              f"{gflops:.1f} | {gflops * 1e9 / peak:.1%} | {ratio} | {it_ratio} |")  # fmt: skip
+              f"{gflops:.1f} | {gflops * 1e9 / peak:.1%} | {' | '.join(ratios)} |")  # fmt: skip
     r0 = records[arms[0]][0]
     print(f"\nrows trained per iteration: {r0['rows']}; mean real prompt tokens per row: "
           f"{r0['prompt_real']:.1f}")  # fmt: skip

@@ -139,6 +139,8 @@ def rollout(
     group_size: int = 1,
     codec: WordCodec | ChatCodec | None = None,
     act: Callable[..., Any] | None = None,
+    prefill_chunk: int = 0,
+    share_prefill: bool = False,
 ) -> Rollout:
     """Plays N episodes for up to `horizon` steps with the policy `nnx.merge(graphdef, params)`.
 
@@ -163,6 +165,9 @@ def rollout(
       top_k: static top-k filter of the sampler (0 = off).
       group_size: G, recorded (static): episodes e // G share a task.
       codec: what the policy reads and writes (`agents.codec`; default the word ids).
+      prefill_chunk, share_prefill: the sampler's chunked prefill (static; `models.sample`):
+        chunks of this many real tokens (0: one prefill over all P slots), and the prompt
+        prefix shared by a group's G rollouts computed once.
       act: optional replacement of the sampler, `act(key, env_state_N, obs_NxO, info_N) ->
         SampleOutput`-like of WORD answers (tokens, mask); `demonstrations` uses it to record
         the oracle's answers (in the codec's ids) in exactly the agent's prompts.
@@ -224,6 +229,8 @@ def rollout(
                 temperature=temperature,
                 top_k=top_k,
                 pad_id=codec.pad_id,
+                prefill_chunk=prefill_chunk,
+                group_size=group_size if share_prefill else 1,
             )
             words, wmask, unread = read_words(out.tokens, out.mask)
         else:
@@ -283,6 +290,8 @@ def make_rollout(
     top_k: int = 0,
     group_size: int = 1,
     codec: WordCodec | ChatCodec | None = None,
+    prefill_chunk: int = 0,
+    share_prefill: bool = False,
 ) -> Callable[..., Rollout]:
     """`jax.jit`-compiled `rollout` with the static parts bound.
 
@@ -302,6 +311,8 @@ def make_rollout(
         top_k=top_k,
         group_size=group_size,
         codec=codec,
+        prefill_chunk=prefill_chunk,
+        share_prefill=share_prefill,
     )
 
     @jax.jit

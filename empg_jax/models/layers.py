@@ -84,6 +84,23 @@ def apply_rope(x_BxTxNxDh: Array, sin_BxTxR: Array, cos_BxTxR: Array) -> Array:
     return jnp.concatenate([rotated.astype(x_BxTxNxDh.dtype), x_pass], axis=-1)
 
 
+def _write_slots(cache: Array, new: Array, index: Array | int, axis: int) -> Array:
+    """Writes `new` into `cache` at slots [index, index + T) along `axis` (batch is axis 0);
+    `index` is one slot for every row, or a [B] vector of per-row slots (chunked prefill)."""
+    new = new.astype(cache.dtype)
+    if jnp.ndim(index) == 0:
+        start = [0] * cache.ndim
+        start[axis] = index
+        return jax.lax.dynamic_update_slice(cache, new, tuple(start))
+
+    def one(c, n, i):
+        start = [0] * c.ndim
+        start[axis - 1] = i
+        return jax.lax.dynamic_update_slice(c, n, tuple(start))
+
+    return jax.vmap(one)(cache, new, index)
+
+
 class MLP(nnx.Module):
     """SwiGLU feed-forward (Shazeer 2020, arXiv:2002.05202): down(silu(x W_g) * (x W_u))."""
 
@@ -164,12 +181,8 @@ class Attention(nnx.Module):
             # [B, K, S, Dh] and values [B, K, Dh, S] are read in place, where a [B, S, K, Dh]
             # cache was transposed (copied whole) per layer and step, ~3x slower attention.
             k_cache, v_cache = kv_cache
-            k = jax.lax.dynamic_update_slice(
-                k_cache, k.transpose(0, 2, 1, 3).astype(k_cache.dtype), (0, 0, cache_index, 0)
-            )
-            v = jax.lax.dynamic_update_slice(
-                v_cache, v.transpose(0, 2, 3, 1).astype(v_cache.dtype), (0, 0, 0, cache_index)
-            )
+            k = _write_slots(k_cache, k.transpose(0, 2, 1, 3), cache_index, axis=2)
+            v = _write_slots(v_cache, v.transpose(0, 2, 3, 1), cache_index, axis=3)
             new_cache = (k, v)
             k, v = k.astype(dt), v.astype(dt)
             k_axes, v_axes = "bksh", "bkhs"

@@ -11,6 +11,17 @@ Layout: the cache holds S = P + N slots; the padded prompt fills slots [0, P) an
 token goes to slot P + n for every row. Padding slots are masked out, and each row's RoPE
 positions count only its real tokens, so left-padded, right-padded and even gappy prompts all
 give the same result as an unpadded prompt.
+
+Chunked prefill (`prefill_chunk` = C > 0) computes real tokens only, C at a time: each row's
+real tokens move to slots [0, len) (S = P + C + N, new tokens from slot P + C), and a
+`lax.while_loop` runs as many chunks as the longest row needs, so prompt padding is not
+computed. With `group_size` G > 1 it also computes the prompt prefix shared by the G rows of a
+group (rows b // G; an agent's G rollouts of one task share the task and the instructions, and
+early in an episode much of the history) once: the longest common prefix of the group's rows,
+found at run time from the tokens, is run for the group's first row only and its keys and
+values are copied into the other rows' caches; each row then runs its own remaining tokens from
+the end of that prefix, attending to it (a tree of one shared trunk and G branches). Both give
+the one-shot prefill's result up to float round-off (summation order).
 """
 
 from __future__ import annotations
@@ -36,6 +47,7 @@ class SampleOutput(NamedTuple):
     lengths: Array  # [B] int32 number of generated tokens, the stop token included
     mask: Array  # [B, N] bool, position < length
     stopped: Array  # [B] bool, the row emitted one of its stop tokens
+    prefill_positions: Array | int = 0  # [] int32 token positions the prefill ran (all rows)
 
 
 # Without top-k, the nucleus is first looked for among the NUCLEUS_CANDIDATES largest logits
@@ -173,6 +185,94 @@ def _next_tokens(key, logits_BxV, temperature, top_k: int, top_p):
     return tokens, chosen - log_total, entropy
 
 
+def _left_align(tokens_BxP: Array, mask_BxP: Array, pad_id: int) -> Array:
+    """Each row's real tokens, in order, at slots [0, len); `pad_id` after them."""
+    b, p = tokens_BxP.shape
+    dest = jnp.where(mask_BxP, jnp.cumsum(mask_BxP, axis=1) - 1, p)  # padding: dropped
+    rows = jnp.arange(b)[:, None]
+    return jnp.full((b, p), pad_id, tokens_BxP.dtype).at[rows, dest].set(tokens_BxP, mode="drop")
+
+
+def shared_prefix_lengths(aligned_BxP: Array, lens_B: Array, group_size: int) -> Array:
+    """[B] the number of leading tokens each row shares with every row of its group (rows
+    b // group_size, real tokens left-aligned), capped at the group's shortest row minus one
+    so every row keeps at least its last token to compute itself."""
+    b, p = aligned_BxP.shape
+    g = group_size
+    first = jnp.repeat(aligned_BxP[::g], g, axis=0)
+    # Past the first row's end the cap below applies (the first row is in the group's minimum).
+    same = (aligned_BxP == first) & (jnp.arange(p)[None] < lens_B[:, None])
+    common = jnp.sum(jnp.cumprod(same.astype(jnp.int32), axis=1), axis=1)
+    shared = jnp.minimum(common.reshape(-1, g).min(1), lens_B.reshape(-1, g).min(1) - 1)
+    return jnp.repeat(jnp.maximum(shared, 0), g).astype(jnp.int32)
+
+
+def _chunked_prefill(
+    model, tokens_BxP, mask_BxP, n: int, chunk: int, group_size: int, pad_id, cache_dtype
+):
+    """The chunked (and, for group_size > 1, prefix-sharing) prefill of the module docstring.
+
+    Returns (cache of S = P + C + n slots, kv_valid [B, S], logits of the last prompt token
+    [B, V], first decode slot P + C, token positions computed)."""
+    b, p = tokens_BxP.shape
+    c = chunk
+    mask = mask_BxP.astype(bool)
+    lens = mask.sum(axis=1).astype(jnp.int32)
+    aligned = _left_align(tokens_BxP, mask, pad_id)
+    # C scratch slots after the prompt region: a chunk starting at a slot < P ends inside them.
+    aligned = jnp.concatenate([aligned, jnp.full((b, c), pad_id, aligned.dtype)], axis=1)
+    s = p + c + n
+    slot_S = jnp.arange(s)[None]
+    offsets_C = jnp.arange(c, dtype=jnp.int32)[None]
+    cache = model.init_cache(b, s, cache_dtype)
+    share = group_size > 1 and b % group_size == 0
+    start = jnp.zeros((b,), jnp.int32)
+    n_trunk = jnp.int32(0)
+    if share:
+        start = shared_prefix_lengths(aligned[:, :p], lens, group_size)
+        first = aligned[::group_size]
+        trunk_len = start[::group_size]
+        trunk_valid = slot_S < trunk_len[:, None]
+
+        def trunk_chunk(carry):
+            k, trunk_cache = carry
+            at = k * c
+            toks = jax.lax.dynamic_slice_in_dim(first, at, c, axis=1)
+            pos = jnp.broadcast_to(at + offsets_C, toks.shape)
+            _, trunk_cache = model.forward_cached(toks, pos, trunk_cache, at, trunk_valid)
+            return k + 1, trunk_cache
+
+        n_trunk = (jnp.max(trunk_len) + c - 1) // c
+        _, trunk_cache = jax.lax.while_loop(
+            lambda carry: carry[0] < n_trunk,
+            trunk_chunk,
+            (jnp.int32(0), model.init_cache(b // group_size, s, cache_dtype)),
+        )
+        cache = jax.tree.map(lambda x: jnp.repeat(x, group_size, axis=0), trunk_cache)
+    kv_valid = slot_S < lens[:, None]  # prompt slots; decode slots become valid as written
+
+    def branch_chunk(carry):
+        k, cache, last = carry
+        # A row past its end runs at slot P: its reads and writes stay in the scratch slots
+        # (unclamped, they would be shifted into the decode slots, harmless but harder to see).
+        at = jnp.minimum(start + k * c, p)
+        idx = at[:, None] + offsets_C
+        toks = jnp.take_along_axis(aligned, idx, axis=1)
+        hidden, cache = model.forward_cached(toks, idx, cache, at, kv_valid)
+        j = lens - 1 - at
+        here = (j >= 0) & (j < c)
+        h_last = jnp.take_along_axis(hidden, jnp.clip(j, 0, c - 1)[:, None, None], axis=1)
+        return k + 1, cache, jnp.where(here[:, None, None], h_last, last)
+
+    n_branch = (jnp.max(lens - start) + c - 1) // c
+    last0 = jnp.zeros((b, 1, model.cfg.hidden_size), model.cfg.compute_dtype)
+    _, cache, last = jax.lax.while_loop(
+        lambda carry: carry[0] < n_branch, branch_chunk, (jnp.int32(0), cache, last0)
+    )
+    positions = c * (n_trunk * (b // group_size) + n_branch * b)
+    return cache, kv_valid, model.logits_from_hidden(last)[:, 0], p + c, positions
+
+
 def sample(
     graphdef: nnx.GraphDef,
     state: Any,
@@ -187,6 +287,8 @@ def sample(
     top_p: Array | float = 1.0,
     pad_id: int = 0,
     cache_dtype: Any = None,
+    prefill_chunk: int = 0,
+    group_size: int = 1,
 ) -> SampleOutput:
     """Samples up to `max_new_tokens` tokens per row from the model `nnx.merge(graphdef, state)`.
 
@@ -206,6 +308,11 @@ def sample(
         NaN compiles greedy decoding. A jax array is traced: one program for all values, the
         filter skipped at run time by a `lax.cond` when top_p >= 1, and greedy when <= 0.
       Filters shape the sampling only, never the reported log-probs and entropies.
+      prefill_chunk: static C; > 0 runs the chunked prefill (real tokens only, C at a time;
+        module docstring), 0 one prefill over all P slots.
+      group_size: static G; with prefill_chunk > 0 and G > 1, the prompt prefix shared by the
+        rows of each group (b // G) is computed once. B must be a multiple of G, else no rows
+        share.
 
     Returns a `SampleOutput`. Log-probs and entropies are those of the full temperature-scaled
     distribution softmax(z / T), before top-k/top-p, i.e. what a training forward pass
@@ -227,15 +334,25 @@ def sample(
     states = state if isinstance(state, tuple) else (state,)
     model = nnx.merge(graphdef, *states)
 
+    if prefill_chunk < 0 or group_size < 1:
+        raise ValueError(
+            f"prefill_chunk must be >= 0 and group_size >= 1; got {prefill_chunk}, {group_size}"
+        )
     mask = prompt_mask_BxP.astype(bool)
     prompt_len = mask.sum(axis=1).astype(jnp.int32)
-    positions = jnp.maximum(jnp.cumsum(mask, axis=1, dtype=jnp.int32) - 1, 0)
-    last_idx = (p - 1 - jnp.argmax(mask[:, ::-1], axis=1)).astype(jnp.int32)
-    kv_valid = jnp.concatenate([mask, jnp.zeros((b, n), bool)], axis=1)
-    cache = model.init_cache(b, p + n, cache_dtype)
-    hidden, cache = model.forward_cached(prompt_tokens_BxP, positions, cache, 0, kv_valid)
-    last_hidden = jnp.take_along_axis(hidden, last_idx[:, None, None], axis=1)
-    logits = model.logits_from_hidden(last_hidden)[:, 0]
+    if prefill_chunk:
+        cache, kv_valid, logits, first_slot, computed = _chunked_prefill(
+            model, prompt_tokens_BxP, mask, n, prefill_chunk, group_size, pad_id, cache_dtype
+        )
+    else:
+        positions = jnp.maximum(jnp.cumsum(mask, axis=1, dtype=jnp.int32) - 1, 0)
+        last_idx = (p - 1 - jnp.argmax(mask[:, ::-1], axis=1)).astype(jnp.int32)
+        kv_valid = jnp.concatenate([mask, jnp.zeros((b, n), bool)], axis=1)
+        cache = model.init_cache(b, p + n, cache_dtype)
+        hidden, cache = model.forward_cached(prompt_tokens_BxP, positions, cache, 0, kv_valid)
+        last_hidden = jnp.take_along_axis(hidden, last_idx[:, None, None], axis=1)
+        logits = model.logits_from_hidden(last_hidden)[:, 0]
+        first_slot, computed = p, jnp.int32(b * p)
     _check_top_k(top_k, logits.shape[-1])
 
     def body(carry):
@@ -254,7 +371,7 @@ def sample(
             out[2].at[:, i].set(ent),
             out[3] + live.astype(jnp.int32),
         )
-        slot = p + i
+        slot = first_slot + i
         kv_valid = kv_valid.at[:, slot].set(True)
         hidden, cache = model.forward_cached(
             tokens[:, None], (prompt_len + i)[:, None], cache, slot, kv_valid
@@ -278,7 +395,7 @@ def sample(
         cond, body, carry
     )
     out_mask = jnp.arange(n)[None, :] < lengths[:, None]
-    return SampleOutput(tokens, log_probs, entropies, lengths, out_mask, done)
+    return SampleOutput(tokens, log_probs, entropies, lengths, out_mask, done, computed)
 
 
 def make_sampler(
@@ -289,6 +406,8 @@ def make_sampler(
     top_p: float = 1.0,
     pad_id: int = 0,
     cache_dtype: Any = None,
+    prefill_chunk: int = 0,
+    group_size: int = 1,
 ):
     """`jax.jit`-compiled `sample` with the static parts bound: call it as
     `fn(state, prompt_tokens, prompt_mask, key, stop_tokens, temperature=1.0, top_p=None)`.
@@ -303,6 +422,8 @@ def make_sampler(
         top_k=top_k,
         pad_id=pad_id,
         cache_dtype=cache_dtype,
+        prefill_chunk=prefill_chunk,
+        group_size=group_size,
     )
     static_top_p = float(top_p)
 

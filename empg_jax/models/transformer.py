@@ -209,15 +209,20 @@ class Transformer(nnx.Module):
     ) -> tuple[Array, KVCache]:
         """Runs T tokens written at cache slots [cache_index, cache_index + T).
 
-        Query t sees slot s when `kv_valid_BxS[b, s]` and s <= cache_index + t; the caller marks
-        valid slots (prompt padding stays False). Returns final hidden states [B, T, D] (apply
+        `cache_index` is one slot for every row, or a [B] vector of per-row slots (the chunked
+        prefill of `models.sampler` starts each row after its group's shared prefix). Keep
+        cache_index + T <= S: a write past the end is shifted back into the cache (XLA's
+        dynamic_update_slice). Query t sees slot s
+        when `kv_valid_BxS[b, s]` and s <= cache_index + t; the caller marks valid slots (prompt
+        padding stays False). Returns final hidden states [B, T, D] (apply
         `logits_from_hidden` to the rows needed) and the updated cache.
         """
         chex.assert_rank([tokens_BxT, positions_BxT, kv_valid_BxS], 2)
         b, t = tokens_BxT.shape
         s = kv_valid_BxS.shape[1]
         slot = jnp.arange(s)[None, None, :]
-        query = cache_index + jnp.arange(t)[None, :, None]
+        start = jnp.reshape(jnp.asarray(cache_index), (-1, 1, 1))  # [1 or B, 1, 1]
+        query = start + jnp.arange(t)[None, :, None]
         mask = kv_valid_BxS[:, None, :] & (slot <= query)
         x, new_cache, _ = self._trunk(tokens_BxT, positions_BxT, mask, None, cache, cache_index)
         return x, new_cache

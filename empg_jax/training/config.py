@@ -65,6 +65,7 @@ NON_NEGATIVE_INTS = (
     "rl.pack_len",
     "agent.history",
     "agent.top_k",
+    "agent.prefill_chunk",
     "agent.model_prompt_len",
     "rl.telemetry_rows",
     "checkpoint.sft_every",

@@ -274,6 +274,8 @@ class Experiment:
                 top_k=c.agent.top_k,
                 group_size=self.group_size,
                 codec=self.codec,
+                prefill_chunk=c.agent.prefill_chunk,
+                share_prefill=c.agent.share_prefill,
             )
         else:
             self.sampler = make_sampler(
@@ -281,6 +283,8 @@ class Experiment:
                 max_new_tokens=self.codec.answer_len,
                 top_k=c.agent.top_k,
                 pad_id=self.codec.pad_id,
+                prefill_chunk=c.agent.prefill_chunk,
+                group_size=self.group_size if c.agent.share_prefill else 1,
             )
         cosine = c.sft.schedule == "cosine"
         self.sft_opt = make_optimizer(

@@ -225,3 +225,32 @@ def test_rows_next_step_stops_at_episode_end(valid_pattern):
         for t in range(3):
             ok = t + 1 < 3 and v[e, t] and v[e, t + 1]
             assert nxt[e, t] == (e * 3 + t + 1 if ok else -1)
+
+
+@pytest.mark.slow
+def test_chunked_shared_prefill_rollout_equals_the_one_shot_one(monkeypatch):
+    """The rollout hands its prefill options to the sampler, and the record is unchanged."""
+    import importlib
+
+    # `empg_jax.agents.rollout` the attribute is the function; the module is needed here.
+    rollout_mod = importlib.import_module("empg_jax.agents.rollout")
+    seen = []
+    real_sample = rollout_mod.sample
+
+    def spy(*args, **kwargs):
+        seen.append((kwargs["prefill_chunk"], kwargs["group_size"]))
+        return real_sample(*args, **kwargs)
+
+    monkeypatch.setattr(rollout_mod, "sample", spy)
+    fast = make_rollout(
+        ENV, BUILDER, GRAPHDEF, horizon=T, answer_len=L, thinking=False, group_size=2,
+        prefill_chunk=16, share_prefill=True,
+    )  # fmt: skip
+    state, obs = jax.jit(lambda t: reset_episodes(ENV, PARAMS, t))(TASKS)
+    got = fast(STATE, KEY, state, obs, PARAMS, TASKS, jnp.float32(1.0))
+    assert seen == [(16, 2)]
+    ref = _jitted()
+    np.testing.assert_array_equal(got.answer_NxTxL, ref.answer_NxTxL)
+    np.testing.assert_array_equal(got.prompt_NxTxP, ref.prompt_NxTxP)
+    np.testing.assert_allclose(got.old_log_probs_NxTxL, ref.old_log_probs_NxTxL, atol=2e-6)
+    np.testing.assert_allclose(got.token_entropy_NxTxL, ref.token_entropy_NxTxL, atol=2e-6)

@@ -331,3 +331,86 @@ def test_sampler_greedy_edge_cases():
     np.testing.assert_allclose(runs["T=nan"].entropies, greedy.entropies, atol=1e-6)
     np.testing.assert_allclose(runs["T=1e-30"].entropies, 0.0, atol=1e-6)
     np.testing.assert_allclose(runs["T=1e-30"].log_probs, 0.0, atol=1e-6)
+
+
+# Chunked prefill with shared group prefixes (groups of 2 rows, chunks of 2, P = 8).
+def _layout(rows, pads):
+    """Rows of real tokens placed in P = 8 slots: "left" / "right" padding, or "gappy"
+    (padding after the first token, then the rest)."""
+    toks, mask = np.zeros((len(rows), 8), np.int32), np.zeros((len(rows), 8), bool)
+    for i, (r, pad) in enumerate(zip(rows, pads, strict=True)):
+        gap = 8 - len(r)
+        slots = {"left": range(gap, 8), "right": range(len(r))}.get(
+            pad, [0, *range(1 + gap, 8)]
+        )
+        toks[i, list(slots)], mask[i, list(slots)] = r, True
+    return jnp.asarray(toks), jnp.asarray(mask)
+
+
+# Both groups share long prefixes: 5 tokens (rows of 7 and 6), and identical rows of 8.
+SHARING = _layout(
+    [[5, 9, 13, 2, 7, 30, 1], [5, 9, 13, 2, 7, 21], [11, 3, 8, 21, 4, 4, 6, 2]]
+    + [[11, 3, 8, 21, 4, 4, 6, 2]],
+    ["left", "right", "left", "left"],
+)
+# Edge cases: a shared prefix of 3 with the first row longer; identical short rows; no common
+# token at all; gappy and right-padded layouts.
+EDGES = _layout(
+    [[5, 9, 13, 2, 7, 30], [5, 9, 13, 21, 4], [11, 3, 8], [11, 3, 8], [17, 6], [40, 6, 12, 19, 33]],
+    ["left", "gappy", "right", "left", "gappy", "left"],
+)
+
+
+def test_shared_prefix_lengths_by_hand():
+    def lengths(layout):
+        toks, mask = layout
+        aligned = sampler_mod._left_align(toks, mask, 0)
+        return sampler_mod.shared_prefix_lengths(aligned, mask.sum(1), 2)
+
+    # Common prefix 5 (capped at the shorter row's 6 - 1); identical rows of 8 keep their last.
+    np.testing.assert_array_equal(lengths(SHARING), [5, 5, 7, 7])
+    np.testing.assert_array_equal(lengths(EDGES), [3, 3, 2, 2, 0, 0])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("layout", ["sharing", "edges"])
+def test_chunked_and_shared_prefill_equal_the_one_shot_prefill(layout):
+    toks, mask = {"sharing": SHARING, "edges": EDGES}[layout]
+    stops = jnp.full((toks.shape[0], 2), -1)
+    key = jax.random.key(3)
+    variants = {
+        "one shot": models.make_sampler(GRAPHDEF, max_new_tokens=N, pad_id=0),
+        "chunked": models.make_sampler(GRAPHDEF, max_new_tokens=N, pad_id=0, prefill_chunk=2),
+        "shared": models.make_sampler(
+            GRAPHDEF, max_new_tokens=N, pad_id=0, prefill_chunk=2, group_size=2
+        ),
+        "shared, chunk 3": models.make_sampler(
+            GRAPHDEF, max_new_tokens=N, pad_id=0, prefill_chunk=3, group_size=2
+        ),
+    }
+    outs = {name: fn(STATE, toks, mask, key, stops, 0.7) for name, fn in variants.items()}
+    ref = outs["one shot"]
+    for name, out in outs.items():
+        np.testing.assert_array_equal(out.tokens, ref.tokens, err_msg=name)
+        np.testing.assert_array_equal(out.lengths, ref.lengths, err_msg=name)
+        np.testing.assert_allclose(out.log_probs, ref.log_probs, atol=2e-6, err_msg=name)
+        np.testing.assert_allclose(out.entropies, ref.entropies, atol=2e-6, err_msg=name)
+    b = toks.shape[0]
+    computed = {name: int(out.prefill_positions) for name, out in outs.items()}
+    if layout == "sharing":
+        # One shot: 4 rows x 8 slots. Chunked: 4 chunks of 2 for the longest row, every row.
+        # Shared: the trunks (longest 7) run 4 chunks for the 2 groups' first rows, then every
+        # row runs its own 1-2 tokens in one chunk: 16 + 8. Chunks of 3: 3 x 3 x 2 + 3 x 4.
+        assert computed == {"one shot": 32, "chunked": 32, "shared": 24, "shared, chunk 3": 30}
+    else:
+        # Chunked: 3 chunks of 2 (longest row 6) x 6 rows. Shared: trunks of 3 take 2 chunks
+        # (x 3 groups), the longest branch (5) 3 chunks x 6 rows: 12 + 36; chunks of 3: 9 + 36.
+        assert computed == {"one shot": b * 8, "chunked": 36, "shared": 48, "shared, chunk 3": 45}
+
+
+def test_prefill_options_are_checked():
+    with pytest.raises(ValueError, match="prefill_chunk must be >= 0"):
+        models.sample(
+            GRAPHDEF, STATE, LEFT, LEFT_MASK, jax.random.key(0), NO_STOP, max_new_tokens=N,
+            prefill_chunk=-1,
+        )  # fmt: skip

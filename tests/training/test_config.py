@@ -219,3 +219,17 @@ def test_eval_split_size_gives_generated_environments_new_evaluation_tasks():
     _, obs = jax.vmap(exp.env.reset_in_split, in_axes=(0, None))(np.arange(256), split)
     scenes = {tuple(np.asarray(o).tolist()) for o in obs}
     assert len(scenes) > 200
+
+
+@pytest.mark.parametrize("chunk,share", [(16, True), (0, False)])
+def test_prefill_settings_reach_the_rollout(monkeypatch, chunk, share):
+    from empg_jax.training import experiment
+
+    seen = {}
+
+    def record(*args, **kwargs):
+        seen.update(kwargs)
+
+    monkeypatch.setattr(experiment, "make_rollout", record)
+    Experiment(toy_config(**{"agent.prefill_chunk": chunk, "agent.share_prefill": share}))
+    assert (seen["prefill_chunk"], seen["share_prefill"]) == (chunk, share)
