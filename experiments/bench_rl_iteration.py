@@ -183,6 +183,7 @@ def _main() -> int:
                     first[arm] = (
                         {k: float(m[k]) for k in COMPARED if k in m},
                         jax.tree.map(np.asarray, state.params),
+                        (np.asarray(ro.answer_NxTxL), np.asarray(ro.old_log_probs_NxTxL), am),
                     )
                 else:
                     records[arm].append(rec)
@@ -224,10 +225,14 @@ def _report(arms, records, first, peak, args):
     print(f"\nrows trained per iteration: {r0['rows']}; mean real prompt tokens per row: "
           f"{r0['prompt_real']:.1f}")  # fmt: skip
     if len(arms) > 1:
-        ref_m, ref_p = first[arms[0]]
+        ref_m, ref_p, (ref_ans, ref_lp, mask) = first[arms[0]]
         print(f"iteration 0 (same state, same rollout) against {arms[0]}:")
         for arm in arms[1:]:
-            m, params = first[arm]
+            m, params, (ans, lp, _) = first[arm]
+            same = np.array_equal(ans, ref_ans)
+            dlp = float(np.max(np.abs(lp - ref_lp).reshape(-1, lp.shape[-1])[mask]))
+            print(f"  {arm}: rollout answers {'identical' if same else 'DIFFERENT'}, "
+                  f"max |old log-prob difference| {dlp:.2e}")  # fmt: skip
             rel = {k: abs(m[k] - ref_m[k]) / max(abs(ref_m[k]), 1e-12) for k in ref_m}
             dp = max(float(np.max(np.abs(a - b))) for a, b in
                      zip(jax.tree.leaves(params), jax.tree.leaves(ref_p), strict=True))  # fmt: skip
