@@ -65,6 +65,38 @@ def accelerator(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     return c
 
 
+#: DAPO as command-line overrides of a GRPO config (`use_dapo`'s settings).
+DAPO_OVERRIDES = "rl.algorithm='dapo' rl.clip_high=0.28 rl.dynamic_sampling=True rl.max_resample=2"
+#: The arms of EMPG's comparisons (`experiments.compare`): the two baselines with and without
+#: EMPG, EMPG's two ablations and a zeta sweep, in the order a grid runs them.
+COMPARISON_ARMS = (
+    "grpo: rl.empg.enabled=False",
+    "grpo_empg: rl.empg.enabled=True",
+    f"dapo: rl.empg.enabled=False {DAPO_OVERRIDES}",
+    f"dapo_empg: rl.empg.enabled=True {DAPO_OVERRIDES}",
+    "empg_scaling_only: rl.empg.enabled=True rl.empg.use_bonus=False",
+    "empg_bonus_only: rl.empg.enabled=True rl.empg.use_scaling=False",
+    "empg_zeta0.05: rl.empg.enabled=True rl.empg.zeta=0.05",
+    "empg_zeta0.2: rl.empg.enabled=True rl.empg.zeta=0.2",
+)
+
+
+
+def comparison(name: str, experiment: str, overrides: tuple[str, ...], entropy_split: str):
+    """A comparison grid (`experiments.compare`) of `COMPARISON_ARMS` over 5 seeds on one
+    experiment ("label=config file"), GRPO the baseline, with the entropy analysis."""
+    c = ml_collections.ConfigDict()
+    c.name = name
+    c.experiments = (experiment,)
+    c.seeds = (0, 1, 2, 3, 4)
+    c.arms = COMPARISON_ARMS
+    c.baseline = "grpo"
+    c.overrides = overrides
+    c.entropy_analysis = True
+    c.entropy_split = entropy_split
+    return c
+
+
 RECIPES = ("grpo", "grpo_empg", "dapo", "dapo_empg")
 VARIANTS = ("cpu", "accelerator")
 

@@ -105,7 +105,6 @@ def _main() -> int:
         raise _cli.UsageError(f"--arms must name some of {', '.join(ARMS)}, got {args.arms!r}")
 
     from configs import default
-    from empg_jax.agents import make_rollout
     from empg_jax.training import loop, rl_advantages
     from empg_jax.training.experiment import Experiment, model_config
     from empg_jax.training.metrics import MetricsWriter
@@ -123,18 +122,7 @@ def _main() -> int:
         prefill = ARMS[arm][1]
         key = tuple(sorted(prefill.items()))
         if key not in rollouts:
-            rollouts[key] = make_rollout(
-                exp.env,
-                exp.builder,
-                exp.graphdef,
-                horizon=exp.horizon,
-                answer_len=c.agent.answer_len,
-                thinking=exp.thinking,
-                top_k=c.agent.top_k,
-                group_size=exp.group_size,
-                codec=exp.codec,
-                **prefill,
-            )
+            rollouts[key] = exp.make_rollout(**prefill)
     state0 = exp.new_state(exp.init_params, "rl", jax.random.PRNGKey(c.seed))
     states = {a: jax.tree.map(jnp.copy, state0) for a in arms}
     steps = {}

@@ -8,28 +8,13 @@ extend that grid.
     python -m experiments.compare --config=configs/compare/household.py --workdir=runs/cmp_default
 """
 
-import ml_collections
-
-DAPO = "rl.algorithm='dapo' rl.clip_high=0.28 rl.dynamic_sampling=True rl.max_resample=2"
+from configs.base import comparison
 
 
 def get_config():
-    c = ml_collections.ConfigDict()
-    c.name = "household"
-    c.experiments = ("household=configs/default.py",)
-    c.seeds = (0, 1, 2, 3, 4)
-    c.arms = (
-        "grpo: rl.empg.enabled=False",
-        "grpo_empg: rl.empg.enabled=True",
-        f"dapo: rl.empg.enabled=False {DAPO}",
-        f"dapo_empg: rl.empg.enabled=True {DAPO}",
-        "empg_scaling_only: rl.empg.enabled=True rl.empg.use_bonus=False",
-        "empg_bonus_only: rl.empg.enabled=True rl.empg.use_scaling=False",
-        "empg_zeta0.05: rl.empg.enabled=True rl.empg.zeta=0.05",
-        "empg_zeta0.2: rl.empg.enabled=True rl.empg.zeta=0.2",
+    return comparison(
+        "household",
+        "household=configs/default.py",
+        ("rl.iterations=10", "eval.num_tasks=256", "eval.split_size=256"),
+        "valid_seen",
     )
-    c.baseline = "grpo"
-    c.overrides = ("rl.iterations=10", "eval.num_tasks=256", "eval.split_size=256")
-    c.entropy_analysis = True
-    c.entropy_split = "valid_seen"
-    return c

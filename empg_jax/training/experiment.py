@@ -264,19 +264,7 @@ class Experiment:
         self._reset = {}
         if self.host_envs is None:
             self.step_params = self._params(c.env.train_split)
-            self.rollout_fn = make_rollout(
-                self.env,
-                self.builder,
-                self.graphdef,
-                horizon=self.horizon,
-                answer_len=c.agent.answer_len,
-                thinking=self.thinking,
-                top_k=c.agent.top_k,
-                group_size=self.group_size,
-                codec=self.codec,
-                prefill_chunk=c.agent.prefill_chunk,
-                share_prefill=c.agent.share_prefill,
-            )
+            self.rollout_fn = self.make_rollout(c.agent.prefill_chunk, c.agent.share_prefill)
         else:
             self.sampler = make_sampler(
                 self.graphdef,
@@ -299,6 +287,24 @@ class Experiment:
         self._rl_step = None
 
     # ----- helpers -------------------------------------------------------------------------
+    def make_rollout(self, prefill_chunk: int, share_prefill: bool):
+        """The jitted rollout of this experiment (`agents.make_rollout`) with the given prefill
+        settings (`agent.prefill_chunk`, `agent.share_prefill`; benchmarks compare them)."""
+        c = self.config
+        return make_rollout(
+            self.env,
+            self.builder,
+            self.graphdef,
+            horizon=self.horizon,
+            answer_len=c.agent.answer_len,
+            thinking=self.thinking,
+            top_k=c.agent.top_k,
+            group_size=self.group_size,
+            codec=self.codec,
+            prefill_chunk=prefill_chunk,
+            share_prefill=share_prefill,
+        )
+
     def _params(self, split: str):
         return self.env.default_params(split).replace(horizon=self.horizon)
 

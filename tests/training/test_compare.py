@@ -177,7 +177,7 @@ def _with(c, field, value):
     return c
 
 
-@pytest.mark.parametrize("name", ["default", "default_seeds", "household"])
+@pytest.mark.parametrize("name", ["default", "default_seeds", "household", "shop", "search"])
 def test_shipped_comparison_configs_build(name):
     from experiments import compare as cli
 
