@@ -19,7 +19,12 @@ export PYTHONHASHSEED := 0
 PIP_FILTER := grep -v "is ignored" || true
 WORKERS ?= 2
 
-.PHONY: install run test test-quick notebooks bench lint clean help
+# Tunix (the peer of experiments/bench_vs_tunix.py) in its own venv: its pins conflict with ours.
+TUNIX_VENV := .venv-tunix
+TUNIX_PINS := google-tunix==0.1.7 jax==0.10.2 jaxlib==0.10.2 flax==0.12.8 optax==0.2.8 \
+	transformers==5.11.0
+
+.PHONY: install run test test-quick notebooks bench bench-tunix lint clean help
 
 help:
 	@echo "make run         - the default experiment on CPU: SFT, then GRPO vs GRPO + EMPG (table, plots, checkpoints)"
@@ -27,6 +32,7 @@ help:
 	@echo "make test-quick  - the suite without tests marked slow"
 	@echo "make notebooks   - execute analysis/*.py notebooks into .ipynb + PNG figures"
 	@echo "make bench       - all benchmarks (experiments/bench_*.py)"
+	@echo "make bench-tunix - Tunix vs empg_jax per GRPO step (installs Tunix into $(TUNIX_VENV))"
 	@echo "make lint        - ruff and the import-layer contract (.importlinter)"
 
 $(VENV)/bin/python:
@@ -57,9 +63,16 @@ notebooks: $(STAMP)
 bench: $(STAMP)
 	for f in experiments/bench_*.py; do m=$${f%.py}; $(PY) -m $${m//\//.} || exit 1; done
 
+$(TUNIX_VENV)/bin/python:
+	$(PYTHON) -m venv $(TUNIX_VENV)
+	$(TUNIX_VENV)/bin/pip install -q --progress-bar off $(TUNIX_PINS) 2>&1 | $(PIP_FILTER)
+
+bench-tunix: $(STAMP) $(TUNIX_VENV)/bin/python
+	nice -n 10 $(PY) -m experiments.bench_vs_tunix --tunix_python=$(TUNIX_VENV)/bin/python
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	PYTHONPATH=. $(VENV)/bin/lint-imports --no-cache
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis runs
+	rm -rf $(VENV) $(TUNIX_VENV) .pytest_cache .hypothesis runs

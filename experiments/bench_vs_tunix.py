@@ -20,6 +20,8 @@ Tunix (`google-tunix==0.1.7`) cannot share a virtual environment with empg_jax's
 dependencies (it needs safetensors < 0.8, and every transformers release that accepts
 tokenizers 0.23.3 needs safetensors >= 0.8), so it runs from any Python where it is importable:
 
+    make bench-tunix   # both steps below: the venv once, then the benchmark
+
     python3 -m venv .venv-tunix && .venv-tunix/bin/pip install google-tunix==0.1.7 \\
         jax==0.10.2 jaxlib==0.10.2 flax==0.12.8 optax==0.2.8 transformers==5.11.0
     nice -n 10 python -m experiments.bench_vs_tunix --tunix_python=.venv-tunix/bin/python
@@ -300,14 +302,16 @@ def _drive(a) -> int:
     if a.baseline and not os.path.isdir(os.path.join(a.baseline, "empg_jax")):
         raise _cli.UsageError(f"--baseline {a.baseline!r} has no empg_jax package")
 
+    # Workers run in other directories: a relative interpreter path is the caller's.
+    tunix_python = os.path.abspath(a.tunix_python) if os.sep in a.tunix_python else a.tunix_python
     systems = [("empg_jax", sys.executable, REPO)]
     if a.baseline:
         name = f"empg_jax@{os.path.basename(os.path.abspath(a.baseline))}"
         systems.append((name, sys.executable, os.path.abspath(a.baseline)))
-    if _tunix_available(a.tunix_python):
-        systems.insert(0, ("Tunix", a.tunix_python, REPO))
+    if _tunix_available(tunix_python):
+        systems.insert(0, ("Tunix", tunix_python, REPO))
     else:
-        print(f"Tunix is not importable with {a.tunix_python}: timing empg_jax only "
+        print(f"Tunix is not importable with {tunix_python}: timing empg_jax only "
               "(see this script's docstring to install it).", flush=True)  # fmt: skip
     print(f"{a.rounds} round(s) x {shapes}; {a.warmup} warm-up + {a.steps} timed steps per "
           f"worker; systems: {[s[0] for s in systems]}; load average {_load()}",
