@@ -58,6 +58,8 @@ POSITIVE_INTS = (
 NON_NEGATIVE_INTS = (
     "seed",
     "env.max_objects",
+    "env.num_products",
+    "env.num_test_goals",
     "sft.steps",
     "sft.warmup_steps",
     "rl.iterations",
@@ -74,6 +76,16 @@ NON_NEGATIVE_INTS = (
     "log.progress_every",
     "eval.split_size",
 )
+#: Environment options and the environments that read them (set elsewhere, they are an error).
+ENV_OPTIONS = {
+    "env.max_objects": ("household",),
+    "env.task_types": ("household", "search"),
+    "env.rooms": ("household",),
+    "env.num_products": ("shop",),
+    "env.num_test_goals": ("shop",),
+    "env.p_fail": ("workforce",),
+    "env.monolithic": ("workforce",),
+}
 #: Float fields and their allowed range `(low, high, low_open, high_open)`.
 FLOAT_RANGES = {
     "sft.lr": (0.0, math.inf, True, True),
@@ -209,8 +221,9 @@ def validate(config: ml_collections.ConfigDict, *, check_env_name: bool = True):
             f"model.first_dense_layers={m.first_dense_layers} leaves no MoE layer of "
             f"model.num_layers={m.num_layers}"
         )
-    if c.env.name != "workforce" and (c.env.p_fail or c.env.monolithic):
-        errors.append("env.p_fail and env.monolithic are options of the workforce environment")
+    for field, owners in ENV_OPTIONS.items():
+        if c.env.name not in owners and c.env[field.split(".")[1]]:
+            errors.append(f"{field} is an option of {' and '.join(owners)}, not {c.env.name}")
     if c.rl.algorithm == "dpo" and m.num_experts:
         errors.append("rl.algorithm='dpo' does not rebalance MoE routers; use model.num_experts=0")
     if m.preset == "hf" and not m.hf_checkpoint:

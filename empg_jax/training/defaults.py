@@ -35,8 +35,10 @@ def get_config(env: str = "household") -> ml_collections.ConfigDict:
     c.env.train_split = "train"
     c.env.eval_splits = EVAL_SPLITS.get(env, ("test",))
     c.env.max_objects = 12 if env == "household" else 0  # household size knob (0: env default)
-    c.env.task_types = ()  # household subset of task types (empty: all six)
+    c.env.task_types = ()  # household or search subset of task types (empty: all)
     c.env.rooms = ()  # household subset of rooms (empty: all four)
+    c.env.num_products = 0  # shop catalogue size (0: the env default, 1200)
+    c.env.num_test_goals = 0  # shop goals in `test` (0: the env default, 500)
     c.env.p_fail = 0.0  # workforce: probability that a worker call fails
     c.env.monolithic = False  # workforce: the agent calls the workers itself (no planner)
 

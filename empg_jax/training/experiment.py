@@ -183,6 +183,13 @@ class Experiment:
                 kwargs["task_types"] = tuple(c.env.task_types)
             if c.env.rooms:
                 kwargs["rooms"] = tuple(c.env.rooms)
+        if c.env.name == "search" and c.env.task_types:
+            kwargs["task_types"] = tuple(c.env.task_types)
+        if c.env.name == "shop":
+            if c.env.num_products:
+                kwargs["num_products"] = c.env.num_products
+            if c.env.num_test_goals:
+                kwargs["num_test_goals"] = c.env.num_test_goals
         if c.env.name == "workforce":
             kwargs.update(p_fail=float(c.env.p_fail), monolithic=bool(c.env.monolithic))
         self.env = envs.make(c.env.name, tokenizer=self.tokenizer, **kwargs)

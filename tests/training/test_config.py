@@ -233,3 +233,42 @@ def test_prefill_settings_reach_the_rollout(monkeypatch, chunk, share):
     monkeypatch.setattr(experiment, "make_rollout", record)
     Experiment(toy_config(**{"agent.prefill_chunk": chunk, "agent.share_prefill": share}))
     assert (seen["prefill_chunk"], seen["share_prefill"]) == (chunk, share)
+
+
+@pytest.mark.parametrize(
+    "env, field, value, expected",
+    [
+        (
+            "household",
+            "env.num_products",
+            200,
+            "env.num_products is an option of shop, not household",
+        ),
+        ("search", "env.rooms", ("bathroom",), "env.rooms is an option of household, not search"),
+        (
+            "shop",
+            "env.task_types",
+            ("2-hop",),
+            "env.task_types is an option of household and search, not shop",
+        ),
+        ("shop", "env.p_fail", 0.1, "env.p_fail is an option of workforce, not shop"),
+    ],
+)
+def test_environment_options_of_another_environment_are_refused(env, field, value, expected):
+    c = base.recipe(env, "grpo")
+    _set(c, field, value)
+    with pytest.raises(ConfigError) as err:
+        validate(c)
+    assert str(err.value) == expected
+
+
+def test_shop_and_search_slices_reach_the_environment():
+    c = base.recipe("shop", "grpo")
+    c.env.num_products, c.env.num_test_goals = 200, 300
+    exp = Experiment(validate(c), build_model=False)
+    assert len(exp.env.catalog.products) == 200 and exp.num_tasks("test") == 300
+    c = base.recipe("search", "grpo")
+    c.env.task_types = ("2-hop",)
+    exp = Experiment(validate(c), build_model=False)
+    assert exp.env.active_task_types == ("2-hop",)
+    assert {len(p) for p in exp.env.compositions["train"]} == {2}

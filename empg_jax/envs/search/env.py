@@ -27,6 +27,8 @@ class Search(Environment):
       seed: seed of every episode's knowledge base.
       num_train: episodes in `train`; num_test: episodes in `test_id` and in `test_ood`.
       action_len, thought_len: action and oracle-thought lengths in tokens.
+      task_types: hop counts to ask ("2-hop", "3-hop", "4-hop"; default all): every split keeps
+        only its relation paths of these lengths (a curriculum slice; type ids stay hops - 2).
     """
 
     name = "search"
@@ -43,8 +45,16 @@ class Search(Environment):
         num_test: int = 500,
         action_len: int = 16,
         thought_len: int = 32,
+        task_types: tuple[str, ...] | None = None,
     ):
         super().__init__(tokenizer or self.own_tokenizer())
+        chosen = self.task_types if task_types is None else tuple(task_types)
+        bad = sorted(set(chosen) - set(self.task_types))
+        if bad or not chosen:
+            raise ValueError(
+                f"task_types {bad or list(chosen)}: want a subset of {self.task_types}"
+            )
+        hops = {int(name.split("-")[0]) for name in chosen}
         self.seed = seed
         self.num_train, self.num_test = num_train, num_test
         self.action_len, self.thought_len = action_len, thought_len
@@ -52,7 +62,11 @@ class Search(Environment):
         self.passage_len = 24
         self.task_len = 40
         #: The relation paths (tuples of relation ids) each split draws questions from.
-        self.compositions = split_compositions()
+        self.compositions = {
+            split: [path for path in paths if len(path) in hops]
+            for split, paths in split_compositions().items()
+        }
+        self.active_task_types = chosen
         self.tables = build_tables(
             self.tokenizer,
             self.splits,

@@ -168,3 +168,19 @@ def test_render_info_and_registry():
         ENV.default_params("valid")
     env = make("search", tokenizer=TOK)
     assert env.obs_len == ENV.obs_len and env_class("search") is Search
+
+
+def test_task_types_keep_only_those_hop_counts():
+    env = Search(TOK, task_types=("2-hop", "4-hop"))
+    assert env.active_task_types == ("2-hop", "4-hop")
+    for split in Search.splits:
+        assert {len(p) for p in env.compositions[split]} == {2, 4}
+        assert set(env.compositions[split]) < set(ENV.compositions[split])
+    two = Search(TOK, task_types=("2-hop",))
+    states, _ = jax.vmap(two.reset_in_split)(jnp.arange(N), jnp.zeros((N,), jnp.int32))
+    np.testing.assert_array_equal(states.hops, 2)
+    np.testing.assert_array_equal(states.task_type, 0)  # type ids stay hops - 2
+    with pytest.raises(ValueError, match=r"task_types \['5-hop'\]: want a subset of"):
+        Search(TOK, task_types=("2-hop", "5-hop"))
+    with pytest.raises(ValueError, match=r"task_types \[\]: want a subset of"):
+        Search(TOK, task_types=())
