@@ -81,7 +81,6 @@ COMPARISON_ARMS = (
 )
 
 
-
 def comparison(name: str, experiment: str, overrides: tuple[str, ...], entropy_split: str):
     """A comparison grid (`experiments.compare`) of `COMPARISON_ARMS` over 5 seeds on one
     experiment ("label=config file"), GRPO the baseline, with the entropy analysis."""

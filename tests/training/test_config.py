@@ -124,6 +124,15 @@ def test_default_experiment_config_validates():
     assert c.rl.empg.enabled and c.sft.schedule == "cosine"
 
 
+def test_shop_slice_config_fits_its_longest_prompt():
+    from configs.shop import slice as shop_slice
+
+    c = validate(shop_slice.get_config())
+    exp = Experiment(c, build_model=False)  # the prompt budget holds the slice's longest prompt
+    assert len(exp.env.catalog.products) == 200 and exp.num_tasks("test") == 300
+    assert c.rl.empg.enabled and c.eval.num_tasks <= exp.num_tasks("test")
+
+
 def test_saved_config_json_rebuilds_the_config(tmp_path):
     c = base.recipe("household", "dapo_empg")
     c.mesh.shape = (2, 2, 2)
