@@ -65,6 +65,34 @@ def accelerator(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
     return c
 
 
+def cpu_slice(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """The model, SFT and RL of the CPU curriculum slices (`configs/default.py`,
+    `configs/shop/slice.py`); why each value, with measurements: docs/results/default_experiment.md.
+
+    Width 128; SFT 500 steps with warm-up and cosine, prompt tokens trained, 10% random
+    demonstration steps; RL 8 tasks x 4 rollouts at temperature 0.6, one pass in mini-batches of
+    256 rows, cross-step GRPO statistics; evaluation at temperature 0.4.
+    """
+    c.model.hidden_size = 128
+    c.sft.steps = 500
+    c.sft.batch_rows = 32
+    c.sft.lr = 4e-3
+    c.sft.schedule = "cosine"
+    c.sft.warmup_steps = 25
+    c.sft.prompt_weight = 1.0
+    c.sft.noise = 0.1
+    c.rl.tasks_per_iter = 8
+    c.rl.group_size = 4
+    c.rl.epochs = 1
+    c.rl.minibatch_rows = 256
+    c.rl.lr = 1e-4
+    c.rl.temperature = 0.6
+    c.rl.scope = "cross_step"
+    c.eval.temperature = 0.4
+    c.eval.every = 1000
+    return c
+
+
 #: DAPO as command-line overrides of a GRPO config (`use_dapo`'s settings).
 DAPO_OVERRIDES = "rl.algorithm='dapo' rl.clip_high=0.28 rl.dynamic_sampling=True rl.max_resample=2"
 #: The arms of EMPG's comparisons (`experiments.compare`): the two baselines with and without

@@ -14,6 +14,7 @@ cross-step statistics); evaluation samples at temperature 0.4 on 64 tasks per sp
 setting was chosen, with the measurements, is in docs/results/default_experiment.md.
 """
 
+from configs import base
 from configs.household import grpo_empg
 
 
@@ -29,25 +30,9 @@ def get_config():
     c.agent.history_obs_tokens = 12
     c.agent.admissible_rows = 24
     c.agent.admissible_tokens = 104
-    c.model.hidden_size = 128
-    c.sft.steps = 500
-    c.sft.batch_rows = 32
-    c.sft.lr = 4e-3
-    c.sft.schedule = "cosine"
-    c.sft.warmup_steps = 25
-    c.sft.prompt_weight = 1.0
+    base.cpu_slice(c)
     c.sft.demo_episodes = 128
-    c.sft.noise = 0.1
     c.rl.iterations = 16
-    c.rl.tasks_per_iter = 8
-    c.rl.group_size = 4
-    c.rl.epochs = 1
-    c.rl.minibatch_rows = 256
-    c.rl.lr = 1e-4
-    c.rl.temperature = 0.6
-    c.rl.scope = "cross_step"
     c.eval.num_tasks = 64
-    c.eval.temperature = 0.4
-    c.eval.every = 1000
     c.checkpoint.every = 10
     return c
