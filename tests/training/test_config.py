@@ -133,6 +133,17 @@ def test_shop_slice_config_fits_its_longest_prompt():
     assert c.rl.empg.enabled and c.eval.num_tasks <= exp.num_tasks("test")
 
 
+def test_search_slice_config_fits_its_longest_prompt():
+    from configs.search import slice as search_slice
+
+    c = validate(search_slice.get_config())
+    exp = Experiment(c, build_model=False)  # the prompt budget holds the slice's longest prompt
+    assert exp.env.active_task_types == ("2-hop",) and c.env.horizon == 8
+    assert c.sft.steps == 1500 and c.sft.demo_episodes == 4096
+    for split in ("test_id", "test_ood"):
+        assert c.eval.num_tasks <= exp.num_tasks(split)
+
+
 def test_saved_config_json_rebuilds_the_config(tmp_path):
     c = base.recipe("household", "dapo_empg")
     c.mesh.shape = (2, 2, 2)
