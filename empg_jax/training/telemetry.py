@@ -40,7 +40,8 @@ def logit_dynamics(
 ) -> dict[str, jax.Array]:
     """Per step-entropy bin: the mean measured logit change and the mean formula value of the
     probe's answer tokens, and their ratio (`telemetry/measured_q{k}`, `.../formula_q{k}`,
-    `.../ratio_q{k}`, k = 1 (lowest entropy) .. NUM_BINS).
+    `.../ratio_q{k}`, k = 1 (lowest entropy) .. NUM_BINS), and how many probe rows carry an
+    advantage (`telemetry/probe_rows`; the bins split those rows into quantiles).
 
     The probe is the first `num_rows` trained rows with a nonzero outcome advantage (in row
     order), so it is the same for every arm trained on the same batch: the formula describes a
@@ -68,12 +69,14 @@ def logit_dynamics(
     row_measured = masked_mean(measured, mask, axis=-1)
     row_formula = masked_mean(formula, mask, axis=-1)
     entropy = take(step_entropy_S)
-    edges = jnp.quantile(
+    # Quantiles of the weighted rows only: fill rows are NaN here and must not reach the edges
+    # (with `quantile` one NaN made every edge 0 and put every row in the top bin).
+    edges = jnp.nanquantile(
         jnp.where(weight, entropy, jnp.nan), jnp.linspace(0.0, 1.0, NUM_BINS + 1), method="linear"
     )
     edges = jnp.nan_to_num(edges)
     bins = jnp.clip(jnp.searchsorted(edges[1:-1], entropy, side="right"), 0, NUM_BINS - 1)
-    out = {}
+    out = {"telemetry/probe_rows": jnp.sum(weight).astype(jnp.float32)}
     for k in range(NUM_BINS):
         sel = weight & (bins == k)
         m, f = masked_mean(row_measured, sel), masked_mean(row_formula, sel)

@@ -3,12 +3,16 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from empg_jax.training.telemetry import NUM_BINS, logit_dynamics
 from tests.training import rl_reference as ref
 
 
-def test_logit_dynamics_matches_numpy():
+@pytest.mark.parametrize("num_rows", [8, ref.S])
+def test_logit_dynamics_matches_numpy(num_rows):
+    """num_rows = S: the probe holds more rows than have an advantage, so unweighted rows fill it
+    and must not move the bin edges."""
     graphdef, params = ref.model()
     batch = ref.rollout_batch(graphdef, params)
     after = jax.tree.map(lambda x: x + 0.05 * jnp.cos(jnp.arange(x.size).reshape(x.shape)), params)
@@ -26,14 +30,16 @@ def test_logit_dynamics_matches_numpy():
     got = jax.jit(
         lambda p, q: logit_dynamics(
             graphdef, p, q, rows, jnp.asarray(train), jnp.asarray(adv, jnp.float32),
-            jnp.asarray(entropy), jnp.float32(ref.TEMPERATURE), 8,
+            jnp.asarray(entropy), jnp.float32(ref.TEMPERATURE), num_rows,
         )
     )(params, after)  # fmt: skip
 
     # The probe: trained rows whose outcome advantage is nonzero (here some trained rows have
     # A = 0, so a probe over all trained rows would differ).
     informative = np.asarray(train) & (adv != 0)
-    probe = np.flatnonzero(informative)[:8]
+    probe = np.flatnonzero(informative)[:num_rows]
+    assert informative.sum() < ref.S  # so num_rows = S fills the probe with unweighted rows
+    assert float(got["telemetry/probe_rows"]) == len(probe)
     _, before_logits = ref.log_probs(graphdef, params, batch)
     _, after_logits = ref.log_probs(graphdef, after, batch)
     z0, z1 = np.asarray(before_logits)[probe], np.asarray(after_logits)[probe]
