@@ -13,7 +13,9 @@ entropy after RL by SFT step-entropy decile, on the SFT policy's own evaluation 
 
 The config (`configs/compare/*.py`) names, per environment label, a training config file
 (`experiments`), the `seeds`, the `arms` ("name: field=value ..."; arms may set rl.*, eval.*,
-log.*, checkpoint.*), the `baseline` arm, and `overrides` ("field=value") applied to every cell.
+log.*, checkpoint.*), the `baseline` arm, `overrides` ("field=value") applied to every cell, and
+optionally `report_dir`, the report's folder relative to the workdir (default: the workdir), so that
+a second grid of arms over the same SFT checkpoints keeps its own report.
 """
 
 from __future__ import annotations
@@ -114,28 +116,29 @@ def _main() -> int:
     summary = summarize(cells, grid.baseline)
     text = results_markdown(summary, grid.baseline)
     print(text)
-    workdir.mkdir(parents=True, exist_ok=True)
+    report = workdir / c.get("report_dir", ".")
+    report.mkdir(parents=True, exist_ok=True)
     header = (
         f"# {Path(c.name if 'name' in c else 'comparison').name}\n\n"
         f"success % at the final RL iteration, mean [95% interval] over seeds; 'vs "
         f"{grid.baseline}' is the paired difference from the baseline arm of the same seed "
         f"(same SFT checkpoint, same evaluation tasks and keys)\n\n"
     )
-    (workdir / "results.md").write_text(header + text + "\n")
-    (workdir / "results.json").write_text(
+    (report / "results.md").write_text(header + text + "\n")
+    (report / "results.json").write_text(
         json.dumps({"summary": summary, "cells": cells}, indent=1)
     )
-    plot_grid(workdir, cells, workdir / "curves.png")
+    plot_grid(workdir, cells, report / "curves.png")
     if c.entropy_analysis:
-        _entropy_figure(grid, cells, workdir, entropy_change, c.entropy_split)
+        _entropy_figure(grid, cells, workdir, report, entropy_change, c.entropy_split)
     print(
         f"[compare] {len(cells)} cells, {time.perf_counter() - start:.0f} s; report: "
-        f"{workdir / 'results.md'}, {workdir / 'curves.png'}"
+        f"{report / 'results.md'}, {report / 'curves.png'}"
     )
     return 0
 
 
-def _entropy_figure(grid, cells, workdir: Path, entropy_change, split: str) -> None:
+def _entropy_figure(grid, cells, workdir: Path, report: Path, entropy_change, split: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -159,9 +162,9 @@ def _entropy_figure(grid, cells, workdir: Path, entropy_change, split: str) -> N
         ax.set_xlabel("decile of the SFT policy's step entropy")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(workdir / "entropy_change.png", dpi=110)
+    fig.savefig(report / "entropy_change.png", dpi=110)
     plt.close(fig)
-    (workdir / "entropy_change.json").write_text(json.dumps(out, indent=1))
+    (report / "entropy_change.json").write_text(json.dumps(out, indent=1))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -170,6 +170,43 @@ def test_a_small_grid_shares_sft_resumes_and_reports(tmp_path, monkeypatch, caps
     assert set(summary["toy"]["arms"]) == {"base", "empg"}
     cmp.plot_grid(tmp_path, cells, tmp_path / "curves.png")
     assert (tmp_path / "curves.png").stat().st_size > 10_000
+    # The command line's report of the same grid, in the config's `report_dir`.
+    train_file = tmp_path / "toy_train.py"
+    train_file.write_text(
+        "from tests.agents.toy_env import toy_config\n\n"
+        "def get_config():\n"
+        "    c = toy_config(**{'sft.steps': 8, 'rl.iterations': 2, 'eval.num_tasks': 8})\n"
+        "    c.eval.temperature = 1.0\n"
+        "    c.sft.data = 'memory'\n"
+        f"    c.env.eval_splits = {splits!r}\n"
+        "    return c\n"
+    )
+    grid_file = tmp_path / "toy_grid.py"
+    grid_file.write_text(
+        "import ml_collections\n\n"
+        "def get_config():\n"
+        "    c = ml_collections.ConfigDict()\n"
+        "    c.name = 'toy'\n"
+        f"    c.experiments = ('toy={train_file}',)\n"
+        "    c.seeds = (0, 1)\n"
+        "    c.arms = ('base: rl.empg.enabled=False', 'empg: rl.empg.enabled=True')\n"
+        "    c.baseline = 'base'\n"
+        "    c.overrides = ()\n"
+        "    c.entropy_analysis = False\n"
+        "    c.entropy_split = 'valid_seen'\n"
+        "    c.report_dir = 'second'\n"
+        "    return c\n"
+    )
+    from experiments import compare as cli
+
+    monkeypatch.setattr(jax.config, "update", lambda *a: None)  # no compilation cache in tests
+    args = [f"--config={grid_file}", f"--workdir={tmp_path}", "--report_only"]
+    assert cli.main(args) == 0
+    report = json.loads((tmp_path / "second" / "results.json").read_text())
+    assert report["cells"] == redone
+    assert "empg" in (tmp_path / "second" / "results.md").read_text()
+    assert (tmp_path / "second" / "curves.png").stat().st_size > 10_000
+    assert not (tmp_path / "results.md").exists()
 
 
 def _with(c, field, value):
@@ -177,7 +214,9 @@ def _with(c, field, value):
     return c
 
 
-@pytest.mark.parametrize("name", ["default", "default_seeds", "household", "shop", "search"])
+@pytest.mark.parametrize(
+    "name", ["default", "default_seeds", "household", "shop", "search", "search_long"]
+)
 def test_shipped_comparison_configs_build(name):
     from experiments import compare as cli
 
