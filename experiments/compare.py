@@ -125,9 +125,7 @@ def _main() -> int:
         f"(same SFT checkpoint, same evaluation tasks and keys)\n\n"
     )
     (report / "results.md").write_text(header + text + "\n")
-    (report / "results.json").write_text(
-        json.dumps({"summary": summary, "cells": cells}, indent=1)
-    )
+    (report / "results.json").write_text(json.dumps({"summary": summary, "cells": cells}, indent=1))
     plot_grid(workdir, cells, report / "curves.png")
     if c.entropy_analysis:
         _entropy_figure(grid, cells, workdir, report, entropy_change, c.entropy_split)
