@@ -215,7 +215,8 @@ def _with(c, field, value):
 
 
 @pytest.mark.parametrize(
-    "name", ["default", "default_seeds", "household", "shop", "search", "search_long"]
+    "name",
+    ["default", "default_seeds", "household", "household_full", "shop", "search", "search_long"],
 )
 def test_shipped_comparison_configs_build(name):
     from experiments import compare as cli

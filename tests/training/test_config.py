@@ -144,6 +144,18 @@ def test_search_slice_config_fits_its_longest_prompt():
         assert c.eval.num_tasks <= exp.num_tasks(split)
 
 
+def test_household_full_mix_config_fits_its_longest_prompt():
+    from configs.household import full_mix
+
+    c = validate(full_mix.get_config())
+    exp = Experiment(c, build_model=False)  # the prompt budget holds the full mix's longest prompt
+    assert len(exp.env.active_task_types) == 6 and c.env.horizon == 50
+    assert c.env.rooms == () and c.env.max_objects == 12
+    assert c.sft.steps == 1500 and c.sft.demo_episodes == 2048
+    for split in c.env.eval_splits:
+        assert c.eval.num_tasks <= exp.num_tasks(split)
+
+
 def test_saved_config_json_rebuilds_the_config(tmp_path):
     c = base.recipe("household", "dapo_empg")
     c.mesh.shape = (2, 2, 2)

@@ -1,0 +1,22 @@
+"""EMPG against its baselines on household's full task mix (`configs/household/full_mix.py`: six
+task types, four rooms, horizon 50): the arms of `configs.base.COMPARISON_ARMS` from one SFT
+checkpoint per seed, 5 seeds, 256 generated tasks of `valid_seen` and of `valid_unseen`.
+
+    python -m experiments.compare --config=configs/compare/household_full.py \
+        --workdir=runs/cmp_household_full
+
+On this 2-core CPU an SFT takes about 20 minutes per seed and an arm's cell (10 RL iterations
+of about 37-step episodes, then 512 evaluation episodes) tens of minutes: GRPO and GRPO + EMPG
+run first, over all seeds, so a grid stopped early has both.
+"""
+
+from configs.base import comparison
+
+
+def get_config():
+    return comparison(
+        "household_full",
+        "household=configs/household/full_mix.py",
+        ("eval.num_tasks=256", "eval.split_size=256"),
+        "valid_seen",
+    )
