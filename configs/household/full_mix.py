@@ -8,7 +8,7 @@ SFT runs three times longer than the slice's on sixteen times the demonstrations
 2,048 oracle episodes), as search's slice needed. Measured (seed 0, 64 tasks per split,
 temperature 0.4): 39.1% of `valid_seen` and 34.4% of `valid_unseen` after SFT, every task type
 above 0% but looking at an object in the light; episodes average about 37 steps, so an RL
-iteration costs several times the slice's (docs/results/compare_shop_search.md).
+iteration costs several times the slice's (docs/results/compare_default.md).
 """
 
 from configs import default
