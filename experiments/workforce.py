@@ -64,6 +64,7 @@ def pipeline_config(check, pipeline: str, monolithic: bool = False):
     c.sft.steps = int(check.sft_steps)
     c.rl.iterations = int(check.rl_iterations)
     c.eval.num_tasks = int(check.eval_tasks)
+    c.mesh.shape = tuple(check.get("mesh_shape", c.mesh.shape))
     return c
 
 
