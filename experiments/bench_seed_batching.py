@@ -102,8 +102,10 @@ def _main() -> int:
     print("| way | s per round (S updates) | s per seed |\n|---|---|---|")
     for name, ts in times.items():
         print(f"| {name} | {statistics.median(ts):.2f} | {statistics.median(ts) / s:.2f} |")
-    print(f"\nbatched speed-up (sequential / batched, per round): median "
-          f"{statistics.median(ratios):.2f}x, range {min(ratios):.2f}-{max(ratios):.2f}x")
+    print(
+        f"\nbatched speed-up (sequential / batched, per round): median "
+        f"{statistics.median(ratios):.2f}x, range {min(ratios):.2f}-{max(ratios):.2f}x"
+    )
     print(f"max |parameter difference| batched vs sequential: {diff:.2e}")
     return 0
 

@@ -34,7 +34,6 @@ class Transition(NamedTuple):
     valid: jax.Array  # bool []
 
 
-
 def rollout(
     env: Any,
     policy,

@@ -63,9 +63,7 @@ def test_step_outcome_advantages_match_numpy(scope, estimator):
         jnp.asarray(BAD.reshape(B, G, T)),
         jnp.asarray(VALID.reshape(B, G, T)),
     )
-    for name, out in run_variants(
-        step_outcome_advantages, *args, scope=scope, estimator=estimator
-    ):
+    for name, out in run_variants(step_outcome_advantages, *args, scope=scope, estimator=estimator):
         np.testing.assert_allclose(
             np.asarray(out), _reference(scope, estimator), atol=1e-5, err_msg=name
         )

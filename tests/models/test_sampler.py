@@ -340,9 +340,7 @@ def _layout(rows, pads):
     toks, mask = np.zeros((len(rows), 8), np.int32), np.zeros((len(rows), 8), bool)
     for i, (r, pad) in enumerate(zip(rows, pads, strict=True)):
         gap = 8 - len(r)
-        slots = {"left": range(gap, 8), "right": range(len(r))}.get(
-            pad, [0, *range(1 + gap, 8)]
-        )
+        slots = {"left": range(gap, 8), "right": range(len(r))}.get(pad, [0, *range(1 + gap, 8)])
         toks[i, list(slots)], mask[i, list(slots)] = r, True
     return jnp.asarray(toks), jnp.asarray(mask)
 
