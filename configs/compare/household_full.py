@@ -5,9 +5,10 @@ checkpoint per seed, 5 seeds, 256 generated tasks of `valid_seen` and of `valid_
     python -m experiments.compare --config=configs/compare/household_full.py \
         --workdir=runs/cmp_household_full
 
-On this 2-core CPU an SFT takes about 20 minutes per seed and an arm's cell (10 RL iterations
-of about 37-step episodes, then 512 evaluation episodes) tens of minutes: GRPO and GRPO + EMPG
-run first, over all seeds, so a grid stopped early has both.
+On this 2-core CPU an SFT takes 19-31 minutes per seed and an arm's cell (10 RL iterations of
+about 37-step episodes, then 512 evaluation episodes) 6.5-9 minutes on one CPU device. GRPO and
+GRPO + EMPG run first; `--config.seeds="(0,1,2)"` with `--config.arms` set to those two makes
+whole pairs finish first (docs/results/compare_default.md).
 """
 
 from configs.base import comparison
