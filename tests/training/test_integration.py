@@ -3,9 +3,9 @@ GRPO + EMPG raise the training success, through `training.train` and its metrics
 
 The SFT leaves a policy that writes well-formed actions but often guesses the room; RL then
 learns to read the room from the task. The margin was measured over seeds 0-2 on two float paths
-(module constants, README "Tests of the trainer"); the tests run seed 0 on one device, the path
-of `make run` (the packed update), which on a 2-core machine is also about twice as fast as 8
-simulated devices; the sharded update has its own equivalence tests.
+(module constants; docs/training.md lists the trainer's tests); the tests run seed 0 on one
+device, the path of `make run` (the packed update), which on a 2-core machine is also about
+twice as fast as 8 simulated devices; the sharded update has its own equivalence tests.
 """
 
 import numpy as np
