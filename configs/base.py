@@ -121,6 +121,7 @@ def comparison(name: str, experiment: str, overrides: tuple[str, ...], entropy_s
     c.overrides = overrides
     c.entropy_analysis = True
     c.entropy_split = entropy_split
+    c.report_dir = "."  # the report's folder under the workdir (--config.report_dir=...)
     return c
 
 

@@ -19,4 +19,5 @@ def get_config():
     c.overrides = ("rl.iterations=10", "eval.num_tasks=256", "eval.split_size=256")
     c.entropy_analysis = True
     c.entropy_split = "valid_seen"
+    c.report_dir = "."  # the report's folder under the workdir (--config.report_dir=...)
     return c

@@ -224,6 +224,9 @@ def test_shipped_comparison_configs_build(name):
     c = cli._load_config_file(f"configs/compare/{name}.py")()
     arms = [cmp.parse_arm(a) for a in c.arms]
     assert c.baseline in [a.name for a in arms]
+    # A second arm pairing over the same workdir keeps its own report: --config.report_dir=...
+    # works only for a field the config defines.
+    assert isinstance(c.report_dir, str)
     for item in c.experiments:
         label, _, path = item.partition("=")
         base = cli._factory(path, tuple(c.overrides))()  # overrides apply and validate
