@@ -6,9 +6,11 @@ checkpoint per seed, 5 seeds, 256 generated tasks of `valid_seen` and of `valid_
         --workdir=runs/cmp_household_full
 
 On this 2-core CPU an SFT takes 19-31 minutes per seed and an arm's cell (10 RL iterations of
-about 37-step episodes, then 512 evaluation episodes) 6.5-9 minutes on one CPU device. GRPO and
-GRPO + EMPG run first; `--config.seeds="(0,1,2)"` with `--config.arms` set to those two makes
-whole pairs finish first (docs/results/compare_default.md).
+about 37-step episodes, then 512 evaluation episodes) 6.5-9 minutes on one CPU device, a DAPO
+cell 11.5-15 minutes (dynamic sampling draws about 2.4 extra rollout batches per iteration).
+`--config.seeds="(0,1,2)"` with `--config.arms` set to one pair (and `--config.baseline`,
+`--config.report_dir` for the DAPO pair) makes whole pairs finish first
+(docs/results/compare_default.md).
 """
 
 from configs.base import comparison
