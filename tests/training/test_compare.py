@@ -10,6 +10,7 @@ import pytest
 
 from empg_jax.training import ConfigError, validate
 from empg_jax.training import compare as cmp
+from experiments import compare as cli_compare
 from tests.agents.toy_env import toy_config
 
 
@@ -207,6 +208,35 @@ def test_a_small_grid_shares_sft_resumes_and_reports(tmp_path, monkeypatch, caps
     assert "empg" in (tmp_path / "second" / "results.md").read_text()
     assert (tmp_path / "second" / "curves.png").stat().st_size > 10_000
     assert not (tmp_path / "results.md").exists()
+    # `--jobs=2` (one arm, to save time): each seed trains in its own process pinned to one core,
+    # and one report covers both seeds. The toy's programs are too small for XLA to split over
+    # threads, so its cells equal the in-process ones bit for bit (larger models round otherwise
+    # on one thread: docs/running.md).
+    jobs = tmp_path / "jobs"
+    one_arm = "--config.arms=('base: rl.empg.enabled=False',)"
+    assert cli.main([f"--config={grid_file}", f"--workdir={jobs}", one_arm, "--jobs=2"]) == 0
+    assert "[seeds 1] [compare] toy seed 1: SFT" in capsys.readouterr().out
+    report = json.loads((jobs / "second" / "results.json").read_text())
+
+    def untimed(cells):
+        timing = ("seconds", "reevaluated_s")
+        return [{k: v for k, v in c.items() if k not in timing} for c in cells]
+
+    assert untimed(report["cells"]) == untimed([c for c in redone if c["arm"] == "base"])
+
+
+def test_jobs_deal_seeds_and_hand_on_the_grid():
+    assert cli_compare.seed_jobs((0, 1, 2, 3, 4), 2) == [(0, 2, 4), (1, 3)]
+    assert cli_compare.seed_jobs((3, 4), 8) == [(3,), (4,)]
+    assert cli_compare.seed_jobs((7,), 1) == [(7,)]
+    argv = [
+        "--config=g.py", "--jobs=2", "--workdir", "w", "--config.seeds=(0,1)", "--report",
+        "--config.arms=('a: rl.lr=1.0',)", "--jobs", "3", "--config.seeds", "(5,)",
+    ]  # fmt: skip
+    assert cli_compare.job_argv(argv, (1, 3)) == [
+        "--config=g.py", "--workdir", "w", "--config.arms=('a: rl.lr=1.0',)",
+        "--config.seeds=(1, 3)", "--noreport",
+    ]  # fmt: skip
 
 
 def _with(c, field, value):
