@@ -10,7 +10,8 @@ about 37-step episodes, then 512 evaluation episodes) 6.5-9 minutes on one CPU d
 cell 11.5-15 minutes (dynamic sampling draws about 2.4 extra rollout batches per iteration).
 `--config.seeds="(0,1,2)"` with `--config.arms` set to one pair (and `--config.baseline`,
 `--config.report_dir` for the DAPO pair) makes whole pairs finish first
-(docs/results/compare_default.md).
+(docs/results/compare_default.md). `--jobs=2` runs two seeds at once, one per core (the DAPO
+pair of seeds 3 and 4: about 60 minutes for both, SFT included).
 """
 
 from configs.base import comparison
