@@ -99,7 +99,7 @@ def _run_jobs(groups: list[tuple[int, ...]]) -> list[str]:
     """Runs one `experiments.compare` process per seed group and waits for all of them; their
     output lines are echoed with the group's seeds in front. Returns the failed jobs."""
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    procs = []
+    procs, failed = [], []
 
     def echo(proc, tag):
         for line in proc.stdout:
@@ -119,7 +119,6 @@ def _run_jobs(groups: list[tuple[int, ...]]) -> list[str]:
             thread = threading.Thread(target=echo, args=(proc, tag), daemon=True)
             thread.start()
             procs.append((proc, thread, tag))
-        failed = []
         for proc, thread, tag in procs:
             if proc.wait() != 0:
                 failed.append(f"seeds {tag} (exit status {proc.returncode})")

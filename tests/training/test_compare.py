@@ -225,7 +225,10 @@ def test_a_small_grid_shares_sft_resumes_and_reports(tmp_path, monkeypatch, caps
     assert untimed(report["cells"]) == untimed([c for c in redone if c["arm"] == "base"])
 
 
-def test_jobs_deal_seeds_and_hand_on_the_grid():
+def test_jobs_deal_seeds_and_hand_on_the_grid(tmp_path, capsys):
+    grid = ["--config=configs/compare/default.py", f"--workdir={tmp_path}"]
+    assert cli_compare.main([*grid, "--jobs=0"]) == 2  # one line, before anything trains
+    assert capsys.readouterr().err == "error: --jobs=0: give 1 or more\n"
     assert cli_compare.seed_jobs((0, 1, 2, 3, 4), 2) == [(0, 2, 4), (1, 3)]
     assert cli_compare.seed_jobs((3, 4), 8) == [(3,), (4,)]
     assert cli_compare.seed_jobs((7,), 1) == [(7,)]
